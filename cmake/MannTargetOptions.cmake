@@ -1,0 +1,19 @@
+# Flags for mann's own targets (tests, benchmarks, examples); never applied to users of mann::mann.
+
+# mann_target_options(<target>): warnings as errors, -march=native, optional sanitizers.
+function(mann_target_options target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
+  # NOTE: GCC 12's own AVX-512 intrinsics (`__m256d __Y = __Y;` in avxintrin.h) trip
+  # -Wmaybe-uninitialized once inlined into Eigen with -march=native (GCC bug 105593, fixed in 13).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+  endif()
+  if(MANN_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+  endif()
+  if(MANN_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=all
+      -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

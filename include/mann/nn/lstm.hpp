@@ -1,0 +1,176 @@
+// mann/nn/lstm.hpp: the LSTM of Santoro et al. supplement eqs 9–15, stepped one time step at a
+// time (the MANN feeds each step's reads into the next) with explicit per-step caches for BPTT.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mann/core/activations.hpp"
+#include "mann/core/error.hpp"
+#include "mann/core/init.hpp"
+#include "mann/core/parameter.hpp"
+
+namespace mann {
+
+/// LSTM layer. Gates in the order forget, input, output, candidate:
+///   [ĝf; ĝi; ĝo; û] = W [x_t; h_{t-1}] + b                       eq. 9 (W = [W_xh W_hh])
+///   gf = σ(ĝf), gi = σ(ĝi), go = σ(ĝo), u = tanh(û)            eqs 10–13
+///   c_t = gf ⊙ c_{t-1} + gi ⊙ u,  h_t = go ⊙ tanh(c_t)          eqs 14–15
+/// Shapes: weight 4H × (I + H), bias 4H × 1, x I × B, h and c H × B. The state before the first
+/// step is zero.
+template <class Scalar = float>
+class Lstm {
+ public:
+  using Mat = Matrix<Scalar>;
+  using ConstRef = Eigen::Ref<const Mat>;
+
+  /// One time step's cache; `h` and `c` are also the state after the step.
+  struct Step {
+    Mat xh;      ///< (I + H) × B: [x_t; h_{t-1}]
+    Mat gates;   ///< 4H × B: gf, gi, go, u after their nonlinearities
+    Mat c_prev;  ///< H × B
+    Mat c;       ///< H × B
+    Mat tanh_c;  ///< H × B
+    Mat h;       ///< H × B
+  };
+
+  /// Gradients flowing backwards from step t to step t-1, plus backward workspace.
+  struct Carry {
+    Mat dh;      ///< dL/dh_{t} arriving from step t+1 (H × B); on return dL/dh_{t-1}
+    Mat dc;      ///< dL/dc_{t} arriving from step t+1 (H × B); on return dL/dc_{t-1}
+    Mat dgates;  ///< workspace 4H × B
+    Mat dxh;     ///< workspace (I + H) × B
+  };
+
+  Parameter<Scalar> weight;
+  Parameter<Scalar> bias;
+
+  Lstm() = default;
+
+  /// Glorot-uniform input weights, orthogonal recurrent weights (per gate), bias 0 except the
+  /// forget gate's, which is `forget_bias` (1 by default, so early gradients flow).
+  Lstm(Index input_size, Index hidden_size, Rng& rng, double forget_bias = 1.0)
+      : input_size_(input_size), hidden_size_(hidden_size) {
+    check_value(input_size > 0, "mann::Lstm", "input_size", input_size, "> 0");
+    check_value(hidden_size > 0, "mann::Lstm", "hidden_size", hidden_size, "> 0");
+    const Index H = hidden_size;
+    weight.resize(4 * H, input_size + H);
+    bias.resize(4 * H, 1);
+    Mat input_part(4 * H, input_size);
+    init_glorot_uniform(input_part, rng);
+    weight.value.leftCols(input_size) = input_part;
+    for (int gate = 0; gate < 4; ++gate) {
+      Mat recurrent(H, H);
+      init_orthogonal(recurrent, rng);
+      weight.value.block(gate * H, input_size, H, H) = recurrent;
+    }
+    bias.value.topRows(H).setConstant(static_cast<Scalar>(forget_bias));
+  }
+
+  Index input_size() const { return input_size_; }
+  Index hidden_size() const { return hidden_size_; }
+  Index output_size() const { return hidden_size_; }
+
+  /// Sizes a step cache for batch B (done once; forward_step reuses the buffers afterwards).
+  void resize_step(Step& s, Index batch) const {
+    const Index I = input_size_, H = hidden_size_;
+    s.xh.resize(I + H, batch);
+    s.gates.resize(4 * H, batch);
+    s.c_prev.resize(H, batch);
+    s.c.resize(H, batch);
+    s.tanh_c.resize(H, batch);
+    s.h.resize(H, batch);
+  }
+
+  /// Sets the carry to zero gradients for batch B (before the last step of backprop).
+  void reset_carry(Carry& carry, Index batch) const {
+    carry.dh.setZero(hidden_size_, batch);
+    carry.dc.setZero(hidden_size_, batch);
+    carry.dgates.resize(4 * hidden_size_, batch);
+    carry.dxh.resize(input_size_ + hidden_size_, batch);
+  }
+
+  /// One step forward from state `prev` (null: zero state) into `cur`.
+  /// \throws ShapeError if x does not have input_size() rows or prev's batch differs.
+  void forward_step(const ConstRef& x, const Step* prev, Step& cur) const {
+    check_shape(x, input_size_, -1, "mann::Lstm::forward_step", "x");
+    const Index B = x.cols(), H = hidden_size_;
+    if (prev != nullptr) check_shape(prev->h, H, B, "mann::Lstm::forward_step", "prev->h");
+    if (cur.xh.cols() != B || cur.xh.rows() != input_size_ + H) resize_step(cur, B);
+    cur.xh.topRows(input_size_) = x;
+    if (prev != nullptr) {
+      cur.xh.bottomRows(H) = prev->h;
+      cur.c_prev = prev->c;
+    } else {
+      cur.xh.bottomRows(H).setZero();
+      cur.c_prev.setZero();
+    }
+    cur.gates.noalias() = weight.value * cur.xh;  // eq. 9
+    cur.gates.colwise() += bias.value.col(0);
+    auto sig = cur.gates.topRows(3 * H);
+    sig = sig.unaryExpr([](Scalar v) { return sigmoid(v); });  // eqs 10–12
+    auto u = cur.gates.bottomRows(H);
+    u = u.array().tanh().matrix();  // eq. 13
+    cur.c.array() = cur.gates.topRows(H).array() * cur.c_prev.array() +
+                    cur.gates.middleRows(H, H).array() * u.array();  // eq. 14
+    cur.tanh_c.array() = cur.c.array().tanh();
+    cur.h.array() = cur.gates.middleRows(2 * H, H).array() * cur.tanh_c.array();  // eq. 15
+  }
+
+  /// One step backward. Input: the step's cache, dL/dh_t from this step's consumers (dh_out), and
+  /// the carry from step t+1. Output: carry holds dL/dh_{t-1}, dL/dc_{t-1}; dx is overwritten with
+  /// dL/dx_t; weight.grad and bias.grad are added to.
+  void backward_step(const Step& cur, const ConstRef& dh_out, Carry& carry, Mat& dx) {
+    const Index H = hidden_size_, B = cur.h.cols();
+    MANN_ASSERT(dh_out.rows() == H && dh_out.cols() == B);
+    if (carry.dh.cols() != B) reset_carry(carry, B);
+    const auto gf = cur.gates.topRows(H).array();
+    const auto gi = cur.gates.middleRows(H, H).array();
+    const auto go = cur.gates.middleRows(2 * H, H).array();
+    const auto u = cur.gates.bottomRows(H).array();
+    carry.dh += dh_out;  // total dL/dh_t
+    // dL/dc_t: from the next step and through h_t = go ⊙ tanh(c_t).
+    carry.dc.array() += carry.dh.array() * go * (Scalar(1) - cur.tanh_c.array().square());
+    auto d_f = carry.dgates.topRows(H).array();
+    auto d_i = carry.dgates.middleRows(H, H).array();
+    auto d_o = carry.dgates.middleRows(2 * H, H).array();
+    auto d_u = carry.dgates.bottomRows(H).array();
+    d_o = carry.dh.array() * cur.tanh_c.array() * go * (Scalar(1) - go);
+    d_f = carry.dc.array() * cur.c_prev.array() * gf * (Scalar(1) - gf);
+    d_i = carry.dc.array() * u * gi * (Scalar(1) - gi);
+    d_u = carry.dc.array() * gi * (Scalar(1) - u.square());
+    carry.dc.array() *= gf;  // dL/dc_{t-1}
+    weight.grad.noalias() += carry.dgates * cur.xh.transpose();
+    bias.grad.col(0) += carry.dgates.rowwise().sum();
+    carry.dxh.noalias() = weight.value.transpose() * carry.dgates;
+    dx = carry.dxh.topRows(input_size_);
+    carry.dh = carry.dxh.bottomRows(H);  // dL/dh_{t-1}
+  }
+
+  /// Forward over a whole sequence: steps[t] caches step t; the output at t is steps[t].h.
+  void forward(const std::vector<Mat>& xs, std::vector<Step>& steps) const {
+    steps.resize(xs.size());
+    for (std::size_t t = 0; t < xs.size(); ++t) forward_step(xs[t], t ? &steps[t - 1] : nullptr, steps[t]);
+  }
+
+  /// Backward through time: dhs[t] = dL/dh_t from the outputs; dxs[t] is overwritten with dL/dx_t.
+  void backward(const std::vector<Step>& steps, const std::vector<Mat>& dhs, std::vector<Mat>& dxs) {
+    check_value(dhs.size() == steps.size(), "mann::Lstm::backward", "dhs.size()", dhs.size(),
+                "steps.size()");
+    dxs.resize(steps.size());
+    Carry carry;
+    if (!steps.empty()) reset_carry(carry, steps[0].h.cols());
+    for (std::size_t t = steps.size(); t-- > 0;) backward_step(steps[t], dhs[t], carry, dxs[t]);
+  }
+
+  void parameters(ParameterList<Scalar>& list, const std::string& prefix = "") {
+    add_parameter(list, prefix, "weight", weight);
+    add_parameter(list, prefix, "bias", bias);
+  }
+
+ private:
+  Index input_size_ = 0;
+  Index hidden_size_ = 0;
+};
+
+}  // namespace mann
