@@ -4,9 +4,9 @@
 function(mann_target_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
   # NOTE: GCC 12's own AVX-512 intrinsics (`__m256d __Y = __Y;` in avxintrin.h) trip
-  # -Wmaybe-uninitialized once inlined into Eigen with -march=native (GCC bug 105593, fixed in 13).
+  # -W(maybe-)uninitialized once inlined into Eigen with -march=native (GCC bug 105593, fixed in 13).
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized -Wno-uninitialized)
   endif()
   if(MANN_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)

@@ -1,0 +1,104 @@
+// Tests for mann/train: RMSProp and Adam against hand-computed steps, clipping, the gradient checker.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mann/nn/linear.hpp"
+#include "mann/train/adam.hpp"
+#include "mann/train/clip.hpp"
+#include "mann/train/grad_check.hpp"
+#include "mann/train/rmsprop.hpp"
+
+namespace {
+
+using mann::MatrixD;
+
+TEST(RmsProp, TwoStepsHandComputed) {
+  mann::Parameter<double> p(1, 1);
+  p.value(0, 0) = 1.0;
+  mann::ParameterList<double> list{{"p", &p}};
+  mann::RmsProp<double> opt(list, {0.1, 0.9, 0.5, 0.0});
+  p.grad(0, 0) = 2.0;
+  opt.step();
+  double ms = 0.1 * 4, v = 0.1 * 2 / std::sqrt(ms), w = 1 - v;
+  EXPECT_NEAR(p.value(0, 0), w, 1e-15);
+  p.grad(0, 0) = -1.0;
+  opt.step();
+  ms = 0.9 * ms + 0.1 * 1;
+  v = 0.5 * v + 0.1 * -1 / std::sqrt(ms);
+  EXPECT_NEAR(p.value(0, 0), w - v, 1e-15);
+  EXPECT_EQ(opt.state().size(), 2u);
+  EXPECT_EQ(opt.state()[0].name, "rmsprop.mean_square.p");
+}
+
+TEST(RmsProp, DefaultsAreThePapers) {
+  mann::RmsProp<float> opt({});
+  EXPECT_DOUBLE_EQ(opt.options().learning_rate, 1e-4);
+  EXPECT_DOUBLE_EQ(opt.options().decay, 0.95);
+  EXPECT_DOUBLE_EQ(opt.options().momentum, 0.9);
+  EXPECT_THROW(mann::RmsProp<float>({}, {-1, 0.95, 0.9, 1e-8}), mann::ValueError);
+}
+
+TEST(Adam, FirstStepIsLearningRateTimesSign) {
+  mann::Parameter<double> p(2, 1);
+  p.value << 1, 1;
+  p.grad << 3, -0.01;
+  mann::Adam<double> opt({{"p", &p}}, {0.01, 0.9, 0.999, 0.0});
+  opt.step();
+  EXPECT_NEAR(p.value(0), 0.99, 1e-12);
+  EXPECT_NEAR(p.value(1), 1.01, 1e-12);
+}
+
+TEST(Adam, MinimisesAQuadratic) {
+  mann::Parameter<double> p(3, 1);
+  p.value << 5, -3, 2;
+  mann::Adam<double> opt({{"p", &p}}, {0.1});
+  for (int i = 0; i < 500; ++i) {
+    p.grad = 2 * p.value;
+    opt.step();
+  }
+  EXPECT_LT(p.value.norm(), 1e-2);
+}
+
+TEST(Clip, ScalesToMaxNormAndReportsNorm) {
+  mann::Parameter<double> a(1, 2), b(1, 1);
+  a.grad << 3, 0;
+  b.grad << 4;
+  mann::ParameterList<double> list{{"a", &a}, {"b", &b}};
+  EXPECT_DOUBLE_EQ(mann::clip_grad_norm(list, 1.0), 5.0);
+  EXPECT_NEAR(mann::global_grad_norm(list), 1.0, 1e-15);
+  EXPECT_NEAR(b.grad(0), 0.8, 1e-15);
+  EXPECT_DOUBLE_EQ(mann::clip_grad_norm(list, 10.0), 1.0);  // below: unchanged
+  b.grad(0) = NAN;
+  EXPECT_THROW(mann::clip_grad_norm(list, 1.0), mann::ValueError);
+}
+
+TEST(GradCheck, DetectsAWrongGradient) {
+  MatrixD x(2, 1);
+  x << 0.5, -1.5;
+  auto loss = [&] { return x(0) * x(0) * x(1) + std::sin(x(1)); };
+  MatrixD right(2, 1), wrong(2, 1);
+  right << 2 * x(0) * x(1), x(0) * x(0) + std::cos(x(1));
+  wrong = right;
+  wrong(1) *= 1.001;
+  mann::GradCheckResult good, bad;
+  mann::grad_check_tensor(loss, x, right, "x", good);
+  mann::grad_check_tensor(loss, x, wrong, "x", bad);
+  EXPECT_LT(good.max_relative_error, 1e-9);
+  EXPECT_GT(bad.max_relative_error, 1e-4);
+  EXPECT_EQ(bad.worst, "x[1]");
+}
+
+TEST(Optimizers, VisitAnyModuleGenerically) {
+  mann::Rng rng(1);
+  mann::Linear<float> layer(3, 2, rng);
+  mann::ParameterList<float> params;
+  layer.parameters(params, "out");
+  for (auto& p : params) p.parameter->grad.setConstant(1.0f);
+  const mann::MatrixF before = layer.weight.value;
+  mann::RmsProp<float> opt(params);
+  opt.step();
+  EXPECT_TRUE(((before - layer.weight.value).array() > 0).all());
+}
+
+}  // namespace
