@@ -8,6 +8,10 @@ function(mann_target_options target)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
     target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized -Wno-uninitialized)
   endif()
+  # Eigen's GEMM takes its packing buffers from the heap above EIGEN_STACK_ALLOCATION_LIMIT (128 KiB
+  # by default); at the paper's sizes they are larger, so our targets raise the limit and a training
+  # step allocates nothing. Users who want the same define it the same way.
+  target_compile_definitions(${target} PRIVATE EIGEN_STACK_ALLOCATION_LIMIT=2097152)
   if(MANN_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)
   endif()

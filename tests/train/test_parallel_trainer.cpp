@@ -1,0 +1,148 @@
+// Tests for mann/train/parallel_trainer.hpp: the 2-thread gradient equals the 1-thread one, and a
+// training step allocates nothing after the first (global operator new is counted in this binary).
+// Eigen allocates with malloc, not operator new: its EIGEN_RUNTIME_NO_MALLOC hook reports those,
+// through an eigen_assert that counts instead of aborting.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<long long> eigen_mallocs{0};
+}
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(x)                                         \
+  do {                                                          \
+    if (!(x)) eigen_mallocs.fetch_add(1, std::memory_order_relaxed); \
+  } while (false)
+
+#include <gtest/gtest.h>
+
+#include "mann/memory/lrua_head.hpp"
+#include "mann/models/mann.hpp"
+#include "mann/nn/lstm.hpp"
+#include "mann/train/parallel_trainer.hpp"
+#include "mann/train/rmsprop.hpp"
+
+namespace {
+std::atomic<long long> allocations{0};
+}
+
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using Model = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
+
+Model make_model(mann::Rng& rng, bool persistent = false, bool paper_size = false) {
+  mann::MannConfig config;
+  config.input_size = paper_size ? 400 : 20;
+  config.label_size = 5;
+  config.persistent_memory = persistent;
+  mann::LruaHead<float>::Options o;  // the paper's: 128 × 40, 4 heads
+  if (!paper_size) {
+    o.slots = 16;
+    o.width = 8;
+    o.heads = 2;
+  }
+  mann::LruaHead<float> head(o);
+  mann::Lstm<float> lstm(Model::controller_input_size(config, head), paper_size ? 200 : 24, rng);
+  return Model(config, lstm, head, rng);
+}
+
+mann::EpisodeBatch<float> random_batch(int T, int B, mann::Rng& rng, int input = 20) {
+  mann::EpisodeBatch<float> e;
+  e.resize(T, B, input, 5);
+  for (int t = 0; t < T; ++t) {
+    mann::init_normal(e.inputs[t], rng, 1.0);
+    e.targets[t].setZero();
+    for (int b = 0; b < B; ++b) {
+      e.targets[t](static_cast<mann::Index>(rng.below(5)), b) = 1;
+      e.instance[t][static_cast<std::size_t>(b)] = 1 + t / 5;
+    }
+  }
+  return e;
+}
+
+TEST(ParallelTrainer, TwoThreadsGiveTheOneThreadGradient) {
+  mann::Rng rng(1);
+  Model a = make_model(rng);
+  Model b = a;
+  auto batch = random_batch(12, 5, rng);  // 5 episodes: uneven shares 2 + 3
+  mann::ParallelTrainer<Model> one(a, 1), two(b, 2);
+  mann::InstanceAccuracy acc_one, acc_two;
+  const float loss_one = one.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_one);
+  const float loss_two = two.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_two);
+  EXPECT_NEAR(loss_one, loss_two, 1e-4f * std::abs(loss_one));
+  auto pa = a.parameters(), pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    const float scale = pa[i].parameter->grad.cwiseAbs().maxCoeff() + 1e-6f;
+    EXPECT_LT((pa[i].parameter->grad - pb[i].parameter->grad).cwiseAbs().maxCoeff() / scale, 1e-4f) << pa[i].name;
+  }
+  for (int k = 1; k <= 3; ++k) EXPECT_EQ(acc_one.count(k), acc_two.count(k));
+  EXPECT_EQ(acc_one.count(1), 25);  // 5 steps × 5 episodes at instance 1
+}
+
+TEST(ParallelTrainer, AllocationCountersWork) {
+  const long long before = allocations.load(), eigen_before = eigen_mallocs.load();
+  Eigen::internal::set_is_malloc_allowed(false);
+  { mann::MatrixF m(100, 100); m.setZero(); }
+  Eigen::internal::set_is_malloc_allowed(true);
+  auto* p = new std::vector<int>(3);
+  delete p;
+  EXPECT_GE(allocations.load() - before, 1);
+  EXPECT_EQ(eigen_mallocs.load() - eigen_before, 1);
+}
+
+TEST(ParallelTrainer, StepAllocatesNothingAfterTheFirst) {
+  for (bool paper_size : {false, true}) {
+  for (bool persistent : {false, true}) {
+    for (int threads : {1, 2}) {
+      mann::Rng rng(2);
+      Model model = make_model(rng, persistent, paper_size);
+      auto batch = paper_size ? random_batch(4, 16, rng, 400) : random_batch(10, 4, rng);
+      mann::ParallelTrainer<Model> trainer(model, threads);
+      mann::RmsProp<float> optimizer(model.parameters());
+      mann::InstanceAccuracy accuracy;
+      trainer.train_step(batch, optimizer, mann::LabelEncoding::one_hot, &accuracy);
+      trainer.train_step(batch, optimizer, mann::LabelEncoding::one_hot, &accuracy);
+      const long long before = allocations.load(), eigen_before = eigen_mallocs.load();
+      Eigen::internal::set_is_malloc_allowed(false);
+      for (int i = 0; i < 3; ++i) trainer.train_step(batch, optimizer, mann::LabelEncoding::one_hot, &accuracy);
+      Eigen::internal::set_is_malloc_allowed(true);
+      EXPECT_EQ(allocations.load() - before, 0) << "operator new; threads " << threads << " persistent " << persistent;
+      EXPECT_EQ(eigen_mallocs.load() - eigen_before, 0) << "Eigen malloc; threads " << threads << " persistent " << persistent;
+    }
+  }
+  }
+}
+
+TEST(ParallelTrainer, PersistentMemoryCarriesStateAcrossBatches) {
+  mann::Rng rng(3);
+  Model wiped = make_model(rng, false);
+  Model kept = wiped;
+  kept = Model(wiped);
+  mann::MannConfig config = wiped.config();
+  auto batch = random_batch(6, 2, rng);
+  Model::Workspace ws_wiped, ws_kept;
+  mann::Rng rng2(3);
+  Model persistent = make_model(rng2, true);
+  const float first = persistent.forward(batch, ws_kept);
+  persistent.carry_memory(ws_kept);
+  const float second = persistent.forward(batch, ws_kept);
+  const float wiped_first = wiped.forward(batch, ws_wiped);
+  wiped.carry_memory(ws_wiped);
+  EXPECT_EQ(first, wiped_first);            // same weights, both start wiped
+  EXPECT_NE(first, second);                 // the second batch sees the first's memory
+  EXPECT_EQ(wiped.forward(batch, ws_wiped), wiped_first);  // wiped: same again
+  (void)config;
+}
+
+}  // namespace
