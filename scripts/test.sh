@@ -19,4 +19,4 @@ cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAG
       -DMANN_SANITIZE=ON -DMANN_BUILD_BENCH=OFF -DMANN_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$root/build-asan" -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$root/build-asan" -j "$jobs" --output-on-failure -E '^packaging\.'
+  ctest --test-dir "$root/build-asan" -j "$jobs" --output-on-failure -E '^packaging\.' -LE learning

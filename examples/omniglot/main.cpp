@@ -1,0 +1,495 @@
+// The Omniglot example: Santoro et al. 2016's one-shot classification (section 4.1, Tables 1–2).
+// Trains a MANN (or a baseline) on episodes of the 1200 training characters, shows its progress,
+// evaluates on the 423 held-out characters every --eval-every episodes (CSV log + checkpoint), and
+// ends with the paper's table: accuracy by instance with 95% confidence intervals, and a PNG of the
+// learning curve drawn by gnuplot.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "mann/data/omniglot.hpp"
+#include "mann/io/checkpoint.hpp"
+#include "mann/memory/lrua_head.hpp"
+#include "mann/memory/ntm_head.hpp"
+#include "mann/models/controller_only.hpp"
+#include "mann/models/mann.hpp"
+#include "mann/nn/feed_forward.hpp"
+#include "mann/nn/lstm.hpp"
+#include "mann/train/episodes.hpp"
+#include "mann/train/parallel_trainer.hpp"
+#include "mann/train/rmsprop.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const int kInstances[] = {1, 2, 3, 4, 5, 10};
+
+struct Settings {
+  std::string model = "mann";
+  std::string controller = "lstm";
+  std::string labels = "onehot";
+  int classes = 5;
+  long long episodes = 100000;
+  int batch = 16;
+  int slots = 128, width = 40, heads = 4;
+  int controller_size = 200;
+  double usage_decay = 0.99;
+  double learning_rate = 1e-4;
+  bool persistent_memory = false;
+  bool curriculum = false;
+  int curriculum_max = 0;
+  long long curriculum_every = 10000;
+  int threads = 0;
+  unsigned long long seed = 1;
+  std::string checkpoint;
+  bool resume = false;
+  bool eval_only = false;
+  long long eval_every = 5000;
+  int eval_episodes = 320;
+  int test_episodes = 1000;
+  std::string data_dir;
+  std::string out_dir = "out/omniglot";
+  bool augment = true;
+};
+
+// --- the paper's rows ---------------------------------------------------------------------------
+
+struct PaperRow {
+  std::string name;
+  std::vector<double> values;  // at instances 1, 2, 3, 4, 5, 10 (NaN where the paper gives none)
+};
+
+PaperRow paper_row(const Settings& s) {
+  const double na = std::nan("");
+  const bool string_labels = s.labels == "string";
+  const std::string m = s.model == "mann" && s.controller == "ff" ? "mann-ff" : s.model;
+  if (!string_labels && s.classes == 5) {
+    if (m == "mann") return {"Table 1, MANN (LSTM, LRUA)", {36.4, 82.8, 91.0, 92.6, 94.9, 98.1}};
+    if (m == "lstm") return {"Table 1, LSTM", {24.4, 49.5, 55.3, 61.0, 63.6, 62.5}};
+    if (m == "ff") return {"Table 1, feed-forward", {24.4, 19.6, 21.1, 19.9, 22.8, 19.5}};
+  }
+  if (string_labels && s.classes == 5) {
+    if (m == "knn") return {"Table 2, kNN raw pixels, 5 classes", {na, 36.7, 41.9, 45.7, 48.1, 57.0}};
+    if (m == "lstm") return {"Table 2, LSTM, 5 classes", {na, 9.0, 14.2, 16.9, 21.8, 25.5}};
+    if (m == "mann-ff") return {"Table 2, MANN (feed-forward), 5 classes", {na, 8.0, 16.2, 25.2, 30.9, 46.8}};
+    if (m == "mann") return {"Table 2, MANN (LSTM), 5 classes", {na, 69.5, 80.4, 87.9, 88.4, 93.1}};
+  }
+  if (string_labels && s.classes == 15) {
+    if (m == "knn") return {"Table 2, kNN raw pixels, 15 classes", {na, 18.7, 23.3, 26.5, 29.1, 37.0}};
+    if (m == "lstm") return {"Table 2, LSTM, 15 classes", {na, 2.2, 2.9, 4.3, 5.6, 12.7}};
+    if (m == "mann-ff") return {"Table 2, MANN (feed-forward, LRUA), 15 classes", {na, 12.8, 22.3, 28.8, 32.2, 43.4}};
+    if (m == "mann") return {"Table 2, MANN (LSTM, LRUA), 15 classes", {na, 62.6, 79.3, 86.6, 88.7, 95.3}};
+    if (m == "ntm") return {"Table 2, MANN (LSTM, NTM access), 15 classes", {na, 35.4, 61.2, 71.7, 77.7, 88.4}};
+  }
+  return {"(no matching row in the paper)", {na, na, na, na, na, na}};
+}
+
+// --- reporting --------------------------------------------------------------------------------
+
+std::string format_duration(double seconds) {
+  const long long s = static_cast<long long>(seconds + 0.5);
+  std::ostringstream out;
+  if (s >= 3600) out << s / 3600 << "h";
+  out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
+  return out.str();
+}
+
+void print_table(std::ostream& out, const mann::InstanceAccuracy& accuracy, const Settings& s, long long episodes) {
+  const PaperRow paper = paper_row(s);
+  out << "\nHeld-out classes, " << episodes << " test episodes, " << s.classes << " classes, "
+      << (s.labels == "string" ? "string" : "one-hot") << " labels, model " << s.model
+      << (s.model == "mann" ? " (" + s.controller + ")" : std::string()) << "\n";
+  out << "accuracy (%) by instance, ± 95% confidence interval\n\n";
+  out << "| " << std::left << std::setw(48) << "model" << std::right;
+  for (int k : kInstances) out << " | " << std::setw(10) << (std::to_string(k) + (k == 1 ? "st" : k == 2 ? "nd" : k == 3 ? "rd" : "th"));
+  out << " |\n|" << std::string(50, '-');
+  for (std::size_t i = 0; i < std::size(kInstances); ++i) out << "|" << std::string(12, '-');
+  out << "|\n| " << std::left << std::setw(48) << ("ours: " + s.model) << std::right;
+  for (int k : kInstances) {
+    std::ostringstream cell;
+    cell << std::fixed << std::setprecision(1) << 100 * accuracy.accuracy(k) << "±" << std::setprecision(1)
+         << 100 * accuracy.confidence95(k);
+    out << " | " << std::setw(11) << cell.str();  // "±" is two bytes, one column
+  }
+  out << " |\n| " << std::left << std::setw(48) << ("paper: " + paper.name) << std::right;
+  for (double v : paper.values) {
+    std::ostringstream cell;
+    if (std::isnan(v)) cell << "-"; else cell << std::fixed << std::setprecision(1) << v;
+    out << " | " << std::setw(10) << cell.str();
+  }
+  out << " |\n";
+}
+
+/// One status line, rewritten in place on a terminal, or printed every 10 s otherwise.
+class Progress {
+ public:
+  explicit Progress(long long total) : total_(total), start_(Clock::now()), tty_(::isatty(2) != 0) {}
+  void update(long long done, long long done_at_start, double loss, const mann::InstanceAccuracy& acc, bool force = false) {
+    const auto now = Clock::now();
+    const double since_print = std::chrono::duration<double>(now - last_print_).count();
+    if (!force && since_print < (tty_ ? 0.5 : 10.0)) return;
+    last_print_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done - done_at_start) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+    std::ostringstream line;
+    line << "[" << done << "/" << total_ << "] " << std::fixed << std::setprecision(0) << rate << " ep/s, ETA "
+         << format_duration(eta) << ", loss " << std::setprecision(3) << loss << ", train acc 1st/2nd/5th/10th "
+         << std::setprecision(1) << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/"
+         << 100 * acc.accuracy(5) << "/" << 100 * acc.accuracy(10) << "%";
+    if (tty_) {
+      std::cerr << "\r" << line.str() << "\033[K" << std::flush;
+    } else {
+      std::cerr << line.str() << "\n";
+    }
+  }
+  void finish() {
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  long long total_;
+  Clock::time_point start_, last_print_{};
+  bool tty_;
+};
+
+// --- data ----------------------------------------------------------------------------------------
+
+mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes) {
+  mann::OmniglotEpisodeOptions o;
+  o.classes = classes;
+  o.length = 10 * classes;
+  o.encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
+  if (s.curriculum && o.encoding == mann::LabelEncoding::one_hot) o.one_hot_size = s.curriculum_max;
+  o.image_size = 20;
+  o.augment = s.augment;
+  return o;
+}
+
+int classes_at(const Settings& s, long long episodes_done) {
+  if (!s.curriculum) return s.classes;
+  return mann::curriculum_classes(static_cast<std::uint64_t>(episodes_done), s.classes,
+                                  static_cast<std::uint64_t>(s.curriculum_every), s.curriculum_max);
+}
+
+// --- the kNN baseline ------------------------------------------------------------------------------
+
+/// 1-nearest-neighbour on raw pixels with unlimited memory: at step t, the label of the closest
+/// earlier sample of the episode (Euclidean distance); a random label before any sample is stored.
+void knn_evaluate(const mann::EpisodeBatch<float>& batch, mann::LabelEncoding encoding, int classes, mann::Rng& rng,
+                  mann::InstanceAccuracy& accuracy) {
+  const mann::Index T = batch.length(), B = batch.batch();
+  for (mann::Index b = 0; b < B; ++b) {
+    for (mann::Index t = 0; t < T; ++t) {
+      const int truth = mann::predicted_label(batch.targets[t], b, encoding);
+      int guess;
+      if (t == 0) {
+        guess = static_cast<int>(rng.below(encoding == mann::LabelEncoding::string ? 3125 : static_cast<std::uint64_t>(classes)));
+      } else {
+        mann::Index best = 0;
+        float best_distance = INFINITY;
+        for (mann::Index u = 0; u < t; ++u) {
+          const float d = (batch.inputs[t].col(b) - batch.inputs[u].col(b)).squaredNorm();
+          if (d < best_distance) {
+            best_distance = d;
+            best = u;
+          }
+        }
+        guess = mann::predicted_label(batch.targets[best], b, encoding);
+      }
+      accuracy.add(batch.instance[t][static_cast<std::size_t>(b)], guess == truth);
+    }
+  }
+}
+
+// --- training ------------------------------------------------------------------------------------
+
+struct LogRow {
+  long long episodes;
+  double seconds;
+  double train_loss;
+  mann::InstanceAccuracy train, test;
+};
+
+void write_csv_header(std::ostream& out) {
+  out << "episodes,seconds,train_loss";
+  for (int k : kInstances) out << ",train_acc_" << k;
+  for (int k : kInstances) out << ",test_acc_" << k;
+  out << "\n";
+}
+
+void write_csv_row(std::ostream& out, const LogRow& r) {
+  out << r.episodes << "," << std::fixed << std::setprecision(1) << r.seconds << "," << std::setprecision(5) << r.train_loss;
+  for (int k : kInstances) out << "," << r.train.accuracy(k);
+  for (int k : kInstances) out << "," << r.test.accuracy(k);
+  out << "\n" << std::flush;
+}
+
+void plot_learning_curve(const std::string& csv, const std::string& png, const std::string& title) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::cerr << "gnuplot not found: skipping the learning-curve plot (apt-get install gnuplot-nox)\n";
+    return;
+  }
+  const std::string script = png + ".gp";
+  {
+    std::ofstream gp(script);
+    gp << "set terminal pngcairo size 900,600 noenhanced\nset output '" << png << "'\n"
+       << "set datafile separator ','\nset key bottom right\nset grid\n"
+       << "set title '" << title << " (held-out classes)'\nset xlabel 'training episodes'\n"
+       << "set ylabel 'accuracy by instance'\nset yrange [0:1]\n"
+       << "plot '" << csv << "' using 1:10 every ::1 with linespoints title '1st instance', "
+       << "'' using 1:11 every ::1 with linespoints title '2nd instance', "
+       << "'' using 1:14 every ::1 with linespoints title '5th instance', "
+       << "'' using 1:15 every ::1 with linespoints title '10th instance'\n";
+  }
+  if (std::system(("gnuplot '" + script + "'").c_str()) != 0) {
+    std::cerr << "gnuplot failed; the script is " << script << "\n";
+  } else {
+    std::cerr << "learning curve: " << png << "\n";
+  }
+}
+
+template <class Model>
+int run_model(Model& model, const Settings& s, const mann::OmniglotImages& images, const mann::CharacterSplit& split) {
+  const int threads = s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const mann::LabelEncoding encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
+  mann::ParallelTrainer<Model> trainer(model, threads);
+  mann::RmsProp<float>::Options rmsprop;
+  rmsprop.learning_rate = s.learning_rate;
+  auto parameters = model.parameters();
+  mann::RmsProp<float> optimizer(parameters, rmsprop);
+  fs::create_directories(s.out_dir);
+  const std::string checkpoint = s.checkpoint.empty() ? s.out_dir + "/" + s.model + ".safetensors" : s.checkpoint;
+
+  auto checkpoint_tensors = [&] {
+    auto list = parameters;
+    auto state = optimizer.state();
+    list.insert(list.end(), state.begin(), state.end());
+    return list;
+  };
+  long long done = 0;
+  if (s.resume || s.eval_only) {
+    const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
+                                      : mann::load_checkpoint(checkpoint, checkpoint_tensors());
+    for (const auto& [key, value] : model.metadata()) {
+      auto it = metadata.find(key);
+      if (it == metadata.end() || it->second != value) {
+        throw mann::ValueError("omniglot: checkpoint " + checkpoint + " was made with " + key + " = " +
+                               (it == metadata.end() ? "(missing)" : it->second) + ", these settings give " + value);
+      }
+    }
+    done = std::stoll(metadata.at("episodes_done"));
+    std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
+  }
+
+  mann::EpisodeBatch<float> batch;
+  const std::string csv_path = s.out_dir + "/" + s.model + ".csv";
+  auto evaluate = [&](int episodes, std::uint64_t seed_offset) {
+    mann::InstanceAccuracy accuracy;
+    mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, classes_at(s, done)), s.seed * 7919 + 17);
+    for (int e = 0; e < episodes; e += s.batch) {
+      const int size = std::min(s.batch, episodes - e);
+      test.generate(batch, size, seed_offset + static_cast<std::uint64_t>(e), threads);
+      trainer.evaluate(batch, encoding, &accuracy);
+    }
+    return accuracy;
+  };
+
+  if (!s.eval_only && done < s.episodes) {
+    const bool fresh_log = !s.resume || !fs::exists(csv_path);
+    std::ofstream csv(csv_path, fresh_log ? std::ios::trunc : std::ios::app);
+    if (fresh_log) write_csv_header(csv);
+    std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, " << threads
+              << " threads); evaluating on held-out classes every " << s.eval_every << "\n";
+    Progress progress(s.episodes);
+    const long long done_at_start = done;
+    const auto start = Clock::now();
+    mann::InstanceAccuracy running;
+    double running_loss = 0;
+    int running_steps = 0;
+    int current_classes = -1;
+    std::unique_ptr<mann::OmniglotEpisodes<float>> train;
+    while (done < s.episodes) {
+      const int classes = classes_at(s, done);
+      if (classes != current_classes) {
+        train = std::make_unique<mann::OmniglotEpisodes<float>>(images, split.train, episode_options(s, classes), s.seed);
+        current_classes = classes;
+      }
+      const int size = static_cast<int>(std::min<long long>(s.batch, s.episodes - done));
+      train->generate(batch, size, static_cast<std::uint64_t>(done), threads);
+      const float loss = trainer.train_step(batch, optimizer, encoding, &running);
+      running_loss += loss;
+      ++running_steps;
+      done += size;
+      progress.update(done, done_at_start, running_loss / running_steps, running);
+      if (done % s.eval_every < size || done == s.episodes) {
+        progress.update(done, done_at_start, running_loss / running_steps, running, true);
+        progress.finish();
+        LogRow row{done, std::chrono::duration<double>(Clock::now() - start).count(), running_loss / running_steps,
+                   running, evaluate(s.eval_episodes, 1u << 30)};
+        write_csv_row(csv, row);
+        std::cerr << "  held-out after " << done << " episodes: 1st/2nd/5th/10th "
+                  << std::fixed << std::setprecision(1) << 100 * row.test.accuracy(1) << "/" << 100 * row.test.accuracy(2)
+                  << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n";
+        auto metadata = model.metadata();
+        metadata["episodes_done"] = std::to_string(done);
+        metadata["seed"] = std::to_string(s.seed);
+        metadata["labels"] = s.labels;
+        metadata["classes"] = std::to_string(s.classes);
+        mann::save_checkpoint(checkpoint, checkpoint_tensors(), metadata);
+        running.clear();
+        running_loss = 0;
+        running_steps = 0;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::cerr << "trained " << done - done_at_start << " episodes in " << format_duration(seconds) << "; checkpoint "
+              << checkpoint << ", log " << csv_path << "\n";
+    plot_learning_curve(csv_path, s.out_dir + "/" + s.model + ".png", "Omniglot, " + s.model);
+  }
+  const mann::InstanceAccuracy final_accuracy = evaluate(s.test_episodes, 1u << 31);
+  print_table(std::cout, final_accuracy, s, s.test_episodes);
+  for (int k : kInstances) {
+    if (std::isnan(final_accuracy.accuracy(k)) && final_accuracy.count(k) > 0) return 2;  // never a silent NaN
+  }
+  return 0;
+}
+
+int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::CharacterSplit& split) {
+  const mann::LabelEncoding encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
+  mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, s.classes), s.seed * 7919 + 17);
+  mann::EpisodeBatch<float> batch;
+  mann::InstanceAccuracy accuracy;
+  mann::Rng rng(s.seed);
+  for (int e = 0; e < s.test_episodes; e += s.batch) {
+    test.generate(batch, std::min(s.batch, s.test_episodes - e), (1u << 31) + static_cast<std::uint64_t>(e), 2);
+    knn_evaluate(batch, encoding, s.classes, rng, accuracy);
+  }
+  print_table(std::cout, accuracy, s, s.test_episodes);
+  return 0;
+}
+
+int run(const Settings& s) {
+  mann::OmniglotDownloadOptions download;
+  const std::string dir = s.data_dir.empty() ? mann::find_omniglot_dir(download) : s.data_dir;
+  const mann::OmniglotImages images = mann::load_omniglot(dir);
+  const mann::CharacterSplit split = mann::split_characters(images);
+  std::cerr << "Omniglot from " << dir << ": " << images.size() << " characters, " << split.train.size()
+            << " for training, " << split.test.size() << " held out\n";
+  if (s.model == "knn") return run_knn(s, images, split);
+
+  mann::MannConfig config;
+  config.input_size = 400;
+  const int label_classes = s.curriculum ? s.curriculum_max : s.classes;
+  config.label_size = s.labels == "string" ? 25 : label_classes;
+  config.output = s.labels == "string" ? mann::OutputKind::string : mann::OutputKind::one_hot;
+  config.persistent_memory = s.persistent_memory;
+  mann::Rng rng(s.seed);
+  if (s.model == "lstm" || s.model == "ff") {
+    if (s.model == "lstm") {
+      using Model = mann::ControllerOnly<float, mann::Lstm<float>>;
+      Model model(config, mann::Lstm<float>(Model::controller_input_size(config), s.controller_size, rng), rng);
+      return run_model(model, s, images, split);
+    }
+    using Model = mann::ControllerOnly<float, mann::FeedForward<float>>;
+    Model model(config, mann::FeedForward<float>(Model::controller_input_size(config), {s.controller_size}, rng), rng);
+    return run_model(model, s, images, split);
+  }
+  if (s.model == "ntm") {
+    mann::NtmHead<float>::Options o;
+    o.slots = s.slots;
+    o.width = s.width;
+    o.heads = s.heads;
+    mann::NtmHead<float> head(o);
+    using Model = mann::Mann<float, mann::Lstm<float>, mann::NtmHead<float>>;
+    Model model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
+    return run_model(model, s, images, split);
+  }
+  mann::LruaHead<float>::Options o;
+  o.slots = s.slots;
+  o.width = s.width;
+  o.heads = s.heads;
+  o.usage_decay = s.usage_decay;
+  mann::LruaHead<float> head(o);
+  if (s.controller == "ff") {
+    using Model = mann::Mann<float, mann::FeedForward<float>, mann::LruaHead<float>>;
+    Model model(config, mann::FeedForward<float>(Model::controller_input_size(config, head), {s.controller_size}, rng),
+                head, rng);
+    return run_model(model, s, images, split);
+  }
+  using Model = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
+  Model model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
+  return run_model(model, s, images, split);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  CLI::App app{"Omniglot one-shot classification (Santoro et al. 2016, Tables 1-2) with mann"};
+  app.add_option("--model", s.model, "mann | ntm | lstm | ff | knn")->check(CLI::IsMember({"mann", "ntm", "lstm", "ff", "knn"}))->capture_default_str();
+  app.add_option("--controller", s.controller, "controller of --model mann: lstm | ff")->check(CLI::IsMember({"lstm", "ff"}))->capture_default_str();
+  app.add_option("--labels", s.labels, "onehot | string (five characters over a-e)")->check(CLI::IsMember({"onehot", "string"}))->capture_default_str();
+  app.add_option("--classes", s.classes, "classes per episode (episode length 10 x classes); with --curriculum, the start")->check(CLI::Range(2, 3125))->capture_default_str();
+  app.add_option("--episodes", s.episodes, "training episodes in all (the paper: 100000)")->check(CLI::Range(0LL, 1000000000LL))->capture_default_str();
+  app.add_option("--batch", s.batch, "episodes per minibatch")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();
+  app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--controller-size", s.controller_size, "LSTM hidden units / feed-forward width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
+  app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
+  app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");
+  app.add_option("--curriculum-max", s.curriculum_max, "largest class count of the curriculum")->check(CLI::Range(2, 3125));
+  app.add_option("--curriculum-every", s.curriculum_every, "episodes per curriculum step")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
+  app.add_option("--threads", s.threads, "threads the batch is split across (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of weights and episodes")->capture_default_str();
+  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/<model>.safetensors)");
+  app.add_flag("--resume", s.resume, "continue training from --checkpoint");
+  app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes");
+  app.add_option("--eval-every", s.eval_every, "episodes between held-out evaluations, log lines and checkpoints")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
+  app.add_option("--eval-episodes", s.eval_episodes, "held-out episodes per periodic evaluation")->check(CLI::Range(1, 1000000))->capture_default_str();
+  app.add_option("--test-episodes", s.test_episodes, "held-out episodes of the final table")->check(CLI::Range(1, 10000000))->capture_default_str();
+  app.add_option("--data-dir", s.data_dir, "Omniglot folder (default: $MANN_DATA_DIR, ./data/omniglot, else download)");
+  app.add_option("--out-dir", s.out_dir, "where logs, checkpoints and plots go")->capture_default_str();
+  bool no_augment = false;
+  app.add_flag("--no-augment", no_augment, "no per-sample rotation/translation");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "omniglot: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  s.augment = !no_augment;
+  if (s.curriculum && s.curriculum_max == 0) s.curriculum_max = s.classes + 10;
+  if (s.curriculum && s.curriculum_max < s.classes) {
+    std::cerr << "omniglot: --curriculum-max " << s.curriculum_max << " is below --classes " << s.classes << "\n";
+    return 2;
+  }
+  if (s.resume && s.eval_only) {
+    std::cerr << "omniglot: --resume and --eval-only exclude each other\n";
+    return 2;
+  }
+  try {
+    return run(s);
+  } catch (const std::exception& e) {
+    std::cerr << "\nomniglot: " << e.what() << "\n";
+    return 1;
+  }
+}
