@@ -1,5 +1,6 @@
 // mann/mann.hpp: the umbrella header — the core library, needing Eigen only. Optional parts
-// (io/ checkpoints need nlohmann-json; data/ needs stb_image) are included on their own.
+// (io/checkpoint.hpp needs nlohmann-json; data/omniglot.hpp needs libpng and libzip) are included
+// on their own.
 #pragma once
 
 #include "mann/version.hpp"

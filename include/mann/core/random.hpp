@@ -28,8 +28,9 @@ class Rng {
   /// Uniform in [low, high).
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
 
-  /// Uniform integer in [0, n) without modulo bias; n > 0.
+  /// Uniform integer in [0, n) without modulo bias. Requires n > 0 (n = 0 returns 0).
   std::uint64_t below(std::uint64_t n) {
+    if (n == 0) return 0;
     const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
     std::uint64_t x = engine_();
     while (x >= limit) x = engine_();

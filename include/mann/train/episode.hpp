@@ -2,6 +2,7 @@
 // (Santoro et al. section 2 and Tables 1–2).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
