@@ -144,11 +144,14 @@ TEST(LruaHead, ZeroedRowGivesNoNaNInFloat) {
   }
 }
 
-TEST(LruaHead, ProjectionGradientMatchesFiniteDifferences) {
+class LruaHeadGradient : public ::testing::TestWithParam<double> {};
+
+TEST_P(LruaHeadGradient, ProjectionGradientMatchesFiniteDifferences) {
   Head::Options o;
   o.slots = 5;
   o.width = 3;
   o.heads = 2;
+  o.read_sharpness = GetParam();
   Head head(o);
   mann::Rng rng(3);
   const int T = 6, B = 2;
@@ -175,6 +178,8 @@ TEST(LruaHead, ProjectionGradientMatchesFiniteDifferences) {
   for (int t = 0; t < T; ++t) mann::grad_check_tensor(loss, projections[t], d_proj[t], "p" + std::to_string(t), result);
   EXPECT_LT(result.max_relative_error, 1e-6) << result.worst << " a=" << result.analytic << " n=" << result.numeric;
 }
+
+INSTANTIATE_TEST_SUITE_P(ReadSharpness, LruaHeadGradient, ::testing::Values(1.0, 7.5));
 
 TEST(LruaHead, RejectsBadOptionsAndShapes) {
   Head::Options o = four_slots();

@@ -28,7 +28,7 @@ struct CosineAddressing {
   }
 
   /// Backward of similarity: given dL/dS (N × H, overwritten as workspace), adds dL/dM into
-  /// d_memory and dL/dk into d_keys. `scratch` is N × 1 workspace.
+  /// d_memory and dL/dk into d_keys. Workspace: scratch_n exactly N × 1, scratch_h exactly H × 1.
   void similarity_backward(const ConstMat& memory, const ConstMat& keys, const ConstMat& similarity,
                            const ConstMat& memory_norm, const ConstMat& key_norm, MapMat d_similarity,
                            MapMat d_memory, MapMat d_keys, MapMat scratch_n, MapMat scratch_h) const {

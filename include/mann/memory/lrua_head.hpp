@@ -40,6 +40,10 @@ class LruaHead {
     Index heads = 4;            ///< H (reads = writes = H)
     double usage_decay = 0.99;  ///< γ
     double epsilon = 1e-6;      ///< inside the cosine's square roots
+    /// β in w_r = softmax(β K): 1 is eq. 3 as the paper writes it. A fixed β > 1 sharpens the reads
+    /// (cosines lie in [−1, 1], so with β = 1 the best of 128 slots gets at most e²/(e² + 127) of the
+    /// weight); an option, not the default.
+    double read_sharpness = 1.0;
   };
 
   /// One step's cache and the memory state after it. Per batch element b the blocks are
@@ -73,6 +77,7 @@ class LruaHead {
                 "in [1, slots]");
     check_value(options.usage_decay >= 0 && options.usage_decay <= 1, "mann::LruaHead", "usage_decay",
                 options.usage_decay, "in [0, 1]");
+    check_value(options.read_sharpness > 0, "mann::LruaHead", "read_sharpness", options.read_sharpness, "> 0");
     cosine_.epsilon = static_cast<Scalar>(options.epsilon);
   }
 
@@ -132,7 +137,7 @@ class LruaHead {
       memory.row(zeroed).setZero();
       memory.noalias() += write * keys.transpose();  // eq. 8
       cosine_.similarity(memory, keys, similarity, cur.memory_norm.col(b), cur.key_norm.col(b));
-      softmax_columns(similarity, read);  // eq. 3
+      softmax_columns(static_cast<Scalar>(options_.read_sharpness) * similarity, read);  // eq. 3
       Eigen::Map<Mat> reads(cur.reads.col(b).data(), W, H);
       reads.noalias() = memory.transpose() * read;  // eq. 4
       cur.usage.col(b) = gamma * prev.usage.col(b) + read.rowwise().sum() + write.rowwise().sum();  // eq. 5
@@ -173,6 +178,7 @@ class LruaHead {
       d_read.noalias() += memory * d_r;
       // w_r = softmax(K) (eq. 3), then the cosine (eq. 2)
       softmax_weights_backward<Scalar>(read, d_read, carry.d_scores);
+      carry.d_scores *= static_cast<Scalar>(options_.read_sharpness);
       d_keys.setZero();
       cosine_.similarity_backward(memory, keys, cur.similarity.middleCols(b * H, H), cur.memory_norm.col(b),
                                   cur.key_norm.col(b), carry.d_scores, d_memory, d_keys, carry.scratch_n,
