@@ -48,6 +48,7 @@ struct Settings {
   int slots = 128, width = 40, heads = 4;
   int controller_size = 200;
   double usage_decay = 0.99;
+  double read_sharpness = 1.0;
   double learning_rate = 1e-4;
   bool persistent_memory = false;
   bool curriculum = false;
@@ -424,6 +425,7 @@ int run(const Settings& s) {
   o.width = s.width;
   o.heads = s.heads;
   o.usage_decay = s.usage_decay;
+  o.read_sharpness = s.read_sharpness;
   mann::LruaHead<float> head(o);
   if (s.controller == "ff") {
     using Model = mann::Mann<float, mann::FeedForward<float>, mann::LruaHead<float>>;
@@ -452,6 +454,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units / feed-forward width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
   app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");
