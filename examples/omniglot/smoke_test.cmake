@@ -1,0 +1,30 @@
+# Runs the Omniglot example on 3 alphabets of each set for 320 episodes (MANN and kNN) and checks
+# the final table: our row and the paper's row, six accuracies with confidence intervals, no NaN.
+if(DEFINED ENV{MANN_DATA_DIR} AND NOT "$ENV{MANN_DATA_DIR}" STREQUAL "")
+  set(DATA_DIR "$ENV{MANN_DATA_DIR}")
+endif()
+file(REMOVE_RECURSE ${WORK_DIR})
+foreach(model mann knn)
+  execute_process(
+    COMMAND ${BINARY} --model ${model} --alphabets 3 --episodes 320 --eval-every 160 --eval-episodes 32
+            --test-episodes 64 --controller-size 32 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR}
+    RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "omniglot --model ${model} failed (${result}):\n${out}\n${err}")
+  endif()
+  string(TOLOWER "${out}" lower)
+  if(lower MATCHES "nan")
+    message(FATAL_ERROR "NaN in the report of --model ${model}:\n${out}")
+  endif()
+  set(cell " +[0-9]+\\.[0-9]±[0-9]+\\.[0-9]")
+  if(NOT out MATCHES "\\| ours: ${model} +\\|${cell} \\|${cell} \\|${cell} \\|${cell} \\|${cell} \\|${cell} \\|")
+    message(FATAL_ERROR "no well-formed result row for --model ${model}:\n${out}")
+  endif()
+  if(NOT out MATCHES "\\| paper: ")
+    message(FATAL_ERROR "no paper row for --model ${model}:\n${out}")
+  endif()
+  message(STATUS "--model ${model}:\n${out}")
+endforeach()
+if(NOT EXISTS ${WORK_DIR}/mann.csv OR NOT EXISTS ${WORK_DIR}/mann.safetensors)
+  message(FATAL_ERROR "the MANN run left no CSV log or checkpoint in ${WORK_DIR}")
+endif()
