@@ -108,3 +108,43 @@ INSTANTIATE_TEST_SUITE_P(Outputs, MannLruaGradients,
                          [](const auto& info) { return mann::to_string(info.param.kind); });
 
 }  // namespace
+
+namespace {
+
+TEST(MannPrecision, FloatAndDoubleForwardAgree) {
+  mann::MannConfig config;
+  config.input_size = 10;
+  config.label_size = 5;
+  mann::LruaHead<double>::Options od;
+  od.slots = 16;
+  od.width = 8;
+  od.heads = 2;
+  mann::LruaHead<float>::Options of;
+  of.slots = 16;
+  of.width = 8;
+  of.heads = 2;
+  using ModelD = mann::Mann<double, mann::Lstm<double>, mann::LruaHead<double>>;
+  using ModelF = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
+  mann::Rng rng_d(5), rng_f(5), data(6);
+  mann::LruaHead<double> hd(od);
+  mann::LruaHead<float> hf(of);
+  ModelD md(config, mann::Lstm<double>(ModelD::controller_input_size(config, hd), 12, rng_d), hd, rng_d);
+  ModelF mf(config, mann::Lstm<float>(ModelF::controller_input_size(config, hf), 12, rng_f), hf, rng_f);
+  auto ed = random_batch(mann::OutputKind::one_hot, 20, 3, 10, 5, data);
+  mann::EpisodeBatch<float> ef;
+  ef.resize(20, 3, 10, 5);
+  for (int t = 0; t < 20; ++t) {
+    ef.inputs[t] = ed.inputs[t].cast<float>();
+    ef.targets[t] = ed.targets[t].cast<float>();
+  }
+  ModelD::Workspace wd;
+  ModelF::Workspace wf;
+  const double loss_d = md.forward(ed, wd);
+  const float loss_f = mf.forward(ef, wf);
+  EXPECT_NEAR(loss_f, loss_d, 1e-5 * std::abs(loss_d));
+  for (int t = 0; t < 20; ++t) {
+    EXPECT_LT((wd.outputs[t].cast<float>() - wf.outputs[t]).cwiseAbs().maxCoeff(), 1e-4f) << "step " << t;
+  }
+}
+
+}  // namespace

@@ -115,6 +115,8 @@ class LruaHead {
 
   /// One step forward from state `prev` (the wiped or carried initial state at t = 0).
   void forward_step(const ConstRef& projection, const Step& prev, Step& cur) const {
+    check_shape(prev.memory, options_.slots, options_.width * projection.cols(), "mann::LruaHead::forward_step",
+                "prev.memory (wipe() the initial state first)");
     check_shape(projection, projection_size(), prev.usage.cols(), "mann::LruaHead::forward_step", "projection");
     const Index N = options_.slots, W = options_.width, H = options_.heads, B = projection.cols();
     if (cur.memory.cols() != W * B || cur.memory.rows() != N) resize_step(cur, B);
