@@ -448,6 +448,7 @@ int run(const Settings& s) {
 int main(int argc, char** argv) {
   Settings s;
   CLI::App app{"Omniglot one-shot classification (Santoro et al. 2016, Tables 1-2) with mann"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later ones override
   app.add_option("--model", s.model, "mann | ntm | lstm | ff | knn")->check(CLI::IsMember({"mann", "ntm", "lstm", "ff", "knn"}))->capture_default_str();
   app.add_option("--controller", s.controller, "controller of --model mann: lstm | ff")->check(CLI::IsMember({"lstm", "ff"}))->capture_default_str();
   app.add_option("--labels", s.labels, "onehot | string (five characters over a-e)")->check(CLI::IsMember({"onehot", "string"}))->capture_default_str();

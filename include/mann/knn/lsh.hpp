@@ -1,0 +1,460 @@
+// mann/knn/lsh.hpp: approximate maximum-inner-product search by random-hyperplane LSH (Kaiser et
+// al. 2017, §2 "Efficient nearest neighbor computation"; Charikar 2002). Each key gets a code of
+// `tables` × `bits_per_table` sign bits [h_j · key > 0], packed in 64-bit words. Candidates come
+// either from per-table hash buckets (query-directed multi-probe, Lv et al. 2007, or every bucket
+// within a Hamming ball) or from a popcount scan of all codes for the smallest Hamming distances;
+// the candidates are then re-ranked exactly. Keys are inserted, replaced and removed one at a time
+// without any rebuild.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "mann/core/random.hpp"
+#include "mann/knn/index.hpp"
+#include "mann/knn/simd.hpp"
+
+namespace mann {
+
+/// How an LshIndex finds its candidates.
+enum class LshProbe {
+  multi_probe,   ///< per table, the query's bucket and the next most likely ones (by |h_j · q|)
+  hamming_ball,  ///< per table, every bucket within `hamming_radius` bits of the query's
+  hamming_scan,  ///< no buckets: the `scan_candidates` codes closest in Hamming distance (popcount scan)
+};
+
+inline const char* to_string(LshProbe probe) {
+  switch (probe) {
+    case LshProbe::multi_probe:
+      return "multi_probe";
+    case LshProbe::hamming_ball:
+      return "hamming_ball";
+    default:
+      return "hamming_scan";
+  }
+}
+
+/// Construction parameters of an LshIndex (fixed for its lifetime).
+struct LshParams {
+  Index tables = 16;          ///< number of hash tables
+  Index bits_per_table = 14;  ///< l: sign bits per table (≤ 20 with bucket tables, else ≤ 64)
+  bool bucket_tables = true;  ///< keep per-table buckets (needed by multi_probe and hamming_ball)
+  std::uint64_t seed = 1;     ///< seed of the random hyperplanes
+
+  /// Defaults for about `keys` keys: 16 tables of about log2(keys / 16) bits (clamped to 4 … 20),
+  /// so a bucket holds ~16 keys of a uniform distribution.
+  static LshParams for_size(Index keys) {
+    LshParams p;
+    const double bits = std::round(std::log2(std::max(1.0, static_cast<double>(keys) / 16.0)));
+    p.bits_per_table = static_cast<Index>(std::clamp(bits, 4.0, 20.0));
+    return p;
+  }
+};
+
+/// Search-time parameters of an LshIndex (may change between searches).
+struct LshSearchParams {
+  LshProbe probe = LshProbe::multi_probe;
+  Index probes_per_table = 16;   ///< multi_probe: buckets visited per table, the query's own included
+  Index hamming_radius = 1;      ///< hamming_ball: radius in bits per table
+  Index max_candidates = 1024;   ///< > 0: keep only this many bucket candidates, the closest in
+                                 ///< Hamming distance over all tables' bits, before re-ranking
+  Index scan_candidates = 1024;  ///< hamming_scan: candidates kept for exact re-ranking
+  /// Popcount kernel; every compiled level gives the same result.
+  knn::SimdLevel simd = knn::hamming_simd_level();
+};
+
+/// Random-hyperplane LSH index with exact re-ranking. An approximate search may find fewer than k
+/// candidates: the missing entries of a result column have slot −1 and score −∞.
+/// Thread safety as KnnIndex; set_search_params() is a write.
+template <class Scalar = float>
+class LshIndex : public KnnIndex<Scalar> {
+ public:
+  using Base = KnnIndex<Scalar>;
+  using typename Base::ConstRef;
+  using typename Base::Mat;
+
+  /// \throws ValueError for dimension < 1, tables outside [1, 64], bits_per_table outside [1, 20]
+  /// (bucket tables: 2^l buckets per table) or [1, 64] (no bucket tables), or invalid search
+  /// parameters (without bucket tables the probe must be hamming_scan).
+  LshIndex(Index dimension, LshParams params = {}, LshSearchParams search = {})
+      : Base(check_dimension(dimension)), params_(params) {
+    const char* where = "mann::LshIndex";
+    check_value(params.tables >= 1 && params.tables <= 64, where, "params.tables", params.tables, "in [1, 64]");
+    const Index max_bits = params.bucket_tables ? 20 : 64;
+    check_value(params.bits_per_table >= 1 && params.bits_per_table <= max_bits, where, "params.bits_per_table",
+                params.bits_per_table, params.bucket_tables ? "in [1, 20] with bucket tables" : "in [1, 64]");
+    set_search_params(search);
+    tables_ = params.tables;
+    bits_ = params.bits_per_table;
+    code_bits_ = tables_ * bits_;
+    words_ = (code_bits_ + 63) / 64;
+    // Random unit hyperplanes h_1 … h_{T·l}, one per row.
+    Rng rng(params.seed);
+    hyperplanes_.resize(code_bits_, dimension);
+    for (Index r = 0; r < code_bits_; ++r) {
+      for (Index c = 0; c < dimension; ++c) hyperplanes_(r, c) = static_cast<Scalar>(rng.normal());
+      hyperplanes_.row(r).normalize();
+    }
+    if (params.bucket_tables) {
+      bucket_count_ = Index{1} << bits_;
+      buckets_.resize(static_cast<std::size_t>(tables_ * bucket_count_));
+    }
+    projection_.resize(code_bits_);
+    code_.resize(static_cast<std::size_t>(words_));
+  }
+
+  const char* name() const override { return "mann::LshIndex"; }
+  const LshParams& params() const { return params_; }
+  const LshSearchParams& search_params() const { return search_; }
+
+  /// \throws ValueError for a probe mode needing buckets the index does not keep, or counts < 1.
+  void set_search_params(const LshSearchParams& search) {
+    const char* where = "mann::LshIndex::set_search_params";
+    check_value(search.probe == LshProbe::hamming_scan || params_.bucket_tables, where, "search.probe",
+                to_string(search.probe), "hamming_scan (the index keeps no bucket tables)");
+    check_value(search.probes_per_table >= 1, where, "search.probes_per_table", search.probes_per_table, ">= 1");
+    check_value(search.hamming_radius >= 0, where, "search.hamming_radius", search.hamming_radius, ">= 0");
+    check_value(search.max_candidates >= 0, where, "search.max_candidates", search.max_candidates, ">= 0");
+    check_value(search.scan_candidates >= 1, where, "search.scan_candidates", search.scan_candidates, ">= 1");
+    check_value(knn::hamming_level_compiled(search.simd), where, "search.simd", knn::to_string(search.simd),
+                "a level compiled in");
+    search_ = search;
+  }
+
+  Index tables() const { return tables_; }
+  Index bits_per_table() const { return bits_; }
+  /// Bits and 64-bit words of a whole code (all tables).
+  Index code_bits() const { return code_bits_; }
+  Index code_words() const { return words_; }
+  /// The hyperplanes, (tables · bits_per_table) × d, unit rows.
+  const Mat& hyperplanes() const { return hyperplanes_; }
+
+  /// Writes the stored code of `slot` (code_words() words) to `out`.
+  void slot_code(Index slot, std::uint64_t* out) const {
+    for (Index w = 0; w < words_; ++w) out[w] = codes_[word_offset(slot, w)];
+  }
+
+  /// Writes the code of any vector v (d × 1) to `out`: bit j is [h_j · v > 0].
+  void encode(const ConstRef& v, std::uint64_t* out) const {
+    const Vector<Scalar> projection = hyperplanes_ * v.col(0);
+    pack(projection.data(), out);
+  }
+
+  /// Bits [t·l, t·l + l) of a code: the code's bucket in table t.
+  std::uint64_t table_code(const std::uint64_t* code, Index t) const {
+    const Index start = t * bits_;
+    const Index word = start / 64, offset = start % 64;
+    std::uint64_t value = code[word] >> offset;
+    if (offset + bits_ > 64) value |= code[word + 1] << (64 - offset);
+    return bits_ == 64 ? value : value & ((std::uint64_t{1} << bits_) - 1);
+  }
+
+  /// Number of active slots in bucket `bucket` of table `t` (for tests and tuning).
+  Index bucket_size(Index t, std::uint64_t bucket) const {
+    return static_cast<Index>(buckets_[static_cast<std::size_t>(t * bucket_count_) + bucket].size());
+  }
+
+ protected:
+  void do_search(const ConstRef& queries, Index k, KnnResult<Scalar>& result, KnnWorkspace<Scalar>& ws) const override {
+    const Index batch = queries.cols();
+    if (ws.projections.rows() != code_bits_ || ws.projections.cols() < batch) ws.projections.resize(code_bits_, batch);
+    auto projections = ws.projections.leftCols(batch);
+    projections.noalias() = hyperplanes_ * queries;
+    ws.query_codes.resize(static_cast<std::size_t>(words_ * batch));
+    for (Index j = 0; j < batch; ++j) pack(projections.col(j).data(), query_code(ws, j));
+    if (ws.selectors.empty()) ws.selectors.resize(1);
+    ws.reranked = 0;
+
+    if (search_.probe == LshProbe::hamming_scan) {
+      scan_search(queries, k, result, ws);
+      return;
+    }
+    const std::size_t seen_words = static_cast<std::size_t>(this->slots() + 63) / 64;
+    if (ws.seen.size() < seen_words) ws.seen.resize(seen_words, 0);
+    std::uint64_t* seen = ws.seen.data();
+    for (Index j = 0; j < batch; ++j) {
+      // 1. the buckets to visit, all tables
+      ws.probe_buckets.clear();
+      const std::uint64_t* code = query_code(ws, j);
+      for (Index t = 0; t < tables_; ++t) {
+        const std::uint64_t home = table_code(code, t);
+        const std::vector<std::int32_t>* table = buckets_.data() + t * bucket_count_;
+        auto add = [&](std::uint64_t bucket) { ws.probe_buckets.push_back(table + bucket); };
+        if (search_.probe == LshProbe::multi_probe) {
+          multi_probe(projections.col(j).data() + t * bits_, home, ws, add);
+        } else {
+          hamming_ball(home, add);
+        }
+      }
+      // 2. their slots, each once. NOTE: bucket headers and contents are scattered over memory;
+      // prefetching them a few buckets ahead overlaps the cache misses.
+      ws.candidates.clear();
+      const std::size_t probes = ws.probe_buckets.size();
+      constexpr std::size_t header_ahead = 16, data_ahead = 8;
+      for (std::size_t i = 0; i < probes; ++i) {
+        if (i + header_ahead < probes) prefetch(ws.probe_buckets[i + header_ahead]);
+        if (i + data_ahead < probes) prefetch(ws.probe_buckets[i + data_ahead]->data());
+        for (const std::int32_t s : *ws.probe_buckets[i]) {
+          std::uint64_t& word = seen[static_cast<std::uint32_t>(s) / 64];
+          const std::uint64_t bit = std::uint64_t{1} << (static_cast<std::uint32_t>(s) % 64);
+          if ((word & bit) == 0) {
+            word |= bit;
+            ws.candidates.push_back(s);
+          }
+        }
+      }
+      for (const Index s : ws.candidates) seen[s / 64] = 0;  // leave the bit set clear for the next query
+      if (search_.max_candidates > 0 && static_cast<Index>(ws.candidates.size()) > search_.max_candidates) {
+        closest_codes(code, ws);
+      }
+      rerank(queries, j, k, result, ws);
+    }
+  }
+
+  void on_reserve(Index slots) override {
+    codes_.reserve(static_cast<std::size_t>(code_array_size(slots)));
+    if (params_.bucket_tables) {
+      positions_.reserve(static_cast<std::size_t>(slots * tables_));
+      slot_codes_.reserve(static_cast<std::size_t>(slots * words_));
+    }
+  }
+
+  void on_grow(Index slots) override {
+    codes_.resize(static_cast<std::size_t>(code_array_size(slots)), 0);
+    if (params_.bucket_tables) {
+      positions_.resize(static_cast<std::size_t>(slots * tables_), -1);
+      slot_codes_.resize(static_cast<std::size_t>(slots * words_), 0);
+    }
+  }
+
+  void on_insert(Index slot) override {
+    projection_.noalias() = hyperplanes_ * this->keys_.col(slot);
+    pack(projection_.data(), code_.data());
+    for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = code_[static_cast<std::size_t>(w)];
+    if (!params_.bucket_tables) return;
+    std::copy(code_.begin(), code_.end(), slot_codes_.begin() + slot * words_);
+    for (Index t = 0; t < tables_; ++t) {
+      auto& bucket = buckets_[static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t)];
+      positions_[link(slot, t)] = static_cast<std::int32_t>(bucket.size());
+      bucket.push_back(static_cast<std::int32_t>(slot));
+    }
+  }
+
+  void on_remove(Index slot) override {
+    slot_code(slot, code_.data());
+    for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = 0;
+    if (!params_.bucket_tables) return;
+    std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
+    for (Index t = 0; t < tables_; ++t) {  // swap with the bucket's last entry, then drop it
+      auto& bucket = buckets_[static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t)];
+      const std::int32_t position = positions_[link(slot, t)];
+      const std::int32_t moved = bucket.back();
+      bucket[static_cast<std::size_t>(position)] = moved;
+      positions_[link(moved, t)] = position;
+      bucket.pop_back();
+      positions_[link(slot, t)] = -1;
+    }
+  }
+
+ private:
+  static Index check_dimension(Index dimension) {
+    check_value(dimension >= 1, "mann::LshIndex", "dimension", dimension, ">= 1");
+    return dimension;
+  }
+
+  static void prefetch(const void* address) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(address);
+#else
+    (void)address;
+#endif
+  }
+
+  Index code_array_size(Index slots) const {
+    return (slots + static_cast<Index>(knn::kCodeBlock) - 1) / static_cast<Index>(knn::kCodeBlock) * words_ *
+           static_cast<Index>(knn::kCodeBlock);
+  }
+  std::size_t word_offset(Index slot, Index w) const {
+    return knn::code_word_offset(static_cast<std::size_t>(slot), static_cast<std::size_t>(words_),
+                                 static_cast<std::size_t>(w));
+  }
+  std::size_t link(Index slot, Index t) const {
+    return static_cast<std::size_t>(slot) * static_cast<std::size_t>(tables_) + static_cast<std::size_t>(t);
+  }
+  std::uint64_t* query_code(KnnWorkspace<Scalar>& ws, Index j) const { return ws.query_codes.data() + j * words_; }
+
+  // Bit j of the code is [projection_j > 0].
+  void pack(const Scalar* projection, std::uint64_t* out) const {
+    std::fill(out, out + words_, std::uint64_t{0});
+    for (Index j = 0; j < code_bits_; ++j) {
+      if (projection[j] > Scalar(0)) out[j / 64] |= std::uint64_t{1} << (j % 64);
+    }
+  }
+
+  // Query-directed probing (Lv et al. 2007): the home bucket, then perturbations in increasing
+  // Σ (h_j · q)² over the flipped bits; each subset is generated once by "shift" and "expand".
+  template <class Visit>
+  void multi_probe(const Scalar* margins, std::uint64_t home, KnnWorkspace<Scalar>& ws, Visit& visit) const {
+    visit(home);
+    if (search_.probes_per_table <= 1) return;
+    ws.margin_order.resize(static_cast<std::size_t>(bits_));
+    ws.margin_squares.resize(static_cast<std::size_t>(bits_));
+    for (Index i = 0; i < bits_; ++i) ws.margin_order[static_cast<std::size_t>(i)] = static_cast<int>(i);
+    std::sort(ws.margin_order.begin(), ws.margin_order.end(), [&](int a, int b) {
+      const Scalar ma = std::abs(margins[a]), mb = std::abs(margins[b]);
+      return ma < mb || (ma == mb && a < b);
+    });
+    for (Index i = 0; i < bits_; ++i) {
+      const double m = static_cast<double>(margins[ws.margin_order[static_cast<std::size_t>(i)]]);
+      ws.margin_squares[static_cast<std::size_t>(i)] = m * m;
+    }
+    auto bit = [&](int position) { return std::uint64_t{1} << ws.margin_order[static_cast<std::size_t>(position)]; };
+    auto later = [](const LshProbeSet& a, const LshProbeSet& b) { return a.score > b.score; };
+    auto& heap = ws.probe_heap;
+    heap.clear();
+    heap.push_back({ws.margin_squares[0], bit(0), 0});
+    for (Index n = 1; n < search_.probes_per_table && !heap.empty(); ++n) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      const LshProbeSet set = heap.back();
+      heap.pop_back();
+      visit(home ^ set.flips);
+      const int next = set.last + 1;
+      if (next < bits_) {
+        const double add = ws.margin_squares[static_cast<std::size_t>(next)];
+        const double drop = ws.margin_squares[static_cast<std::size_t>(set.last)];
+        heap.push_back({set.score - drop + add, set.flips ^ bit(set.last) ^ bit(next), next});  // shift
+        std::push_heap(heap.begin(), heap.end(), later);
+        heap.push_back({set.score + add, set.flips | bit(next), next});  // expand
+        std::push_heap(heap.begin(), heap.end(), later);
+      }
+    }
+  }
+
+  // Every bucket within `hamming_radius` bits of home, nearer ones first (Gosper's hack per weight).
+  template <class Visit>
+  void hamming_ball(std::uint64_t home, Visit& visit) const {
+    visit(home);
+    const Index radius = std::min(search_.hamming_radius, bits_);
+    const std::uint64_t end = std::uint64_t{1} << bits_;
+    for (Index r = 1; r <= radius; ++r) {
+      std::uint64_t mask = (std::uint64_t{1} << r) - 1;
+      while (mask < end) {
+        visit(home ^ mask);
+        const std::uint64_t lowest = mask & (~mask + 1);
+        const std::uint64_t ripple = mask + lowest;
+        mask = (((ripple ^ mask) >> 2) / lowest) | ripple;
+      }
+    }
+  }
+
+  // Keeps the max_candidates candidates closest to the query in Hamming distance over all bits,
+  // ties by smaller slot id. Distances are small integers: a histogram finds the cut-off distance,
+  // and only the candidates at exactly that distance need ordering (by slot id).
+  void closest_codes(const std::uint64_t* code, KnnWorkspace<Scalar>& ws) const {
+    const std::size_t n = ws.candidates.size(), words = static_cast<std::size_t>(words_);
+    const auto keep = static_cast<std::size_t>(search_.max_candidates);
+    ws.distances.resize(n);
+    ws.histogram.assign(static_cast<std::size_t>(code_bits_) + 1, 0);
+    constexpr std::size_t ahead = 32;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + ahead < n) prefetch(slot_codes_.data() + static_cast<std::size_t>(ws.candidates[i + ahead]) * words);
+      const std::uint64_t* c = slot_codes_.data() + static_cast<std::size_t>(ws.candidates[i]) * words;
+      std::uint32_t distance = 0;
+      for (std::size_t w = 0; w < words; ++w) distance += static_cast<std::uint32_t>(knn::popcount64(c[w] ^ code[w]));
+      ws.distances[i] = distance;
+      ++ws.histogram[distance];
+    }
+    std::uint32_t cutoff = 0;
+    std::size_t below = 0;  // candidates closer than the cut-off
+    while (below + ws.histogram[cutoff] < keep) below += ws.histogram[cutoff++];
+    std::size_t kept = 0;
+    ws.ties.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ws.distances[i] < cutoff) {
+        ws.candidates[kept++] = ws.candidates[i];
+      } else if (ws.distances[i] == cutoff) {
+        ws.ties.push_back(ws.candidates[i]);
+      }
+    }
+    const std::size_t from_ties = keep - below;
+    std::nth_element(ws.ties.begin(), ws.ties.begin() + static_cast<std::ptrdiff_t>(from_ties - 1), ws.ties.end());
+    std::copy(ws.ties.begin(), ws.ties.begin() + static_cast<std::ptrdiff_t>(from_ties),
+              ws.candidates.begin() + static_cast<std::ptrdiff_t>(kept));
+    ws.candidates.resize(keep);
+  }
+
+  // Exact scores of the candidates; the k best go to result column j.
+  void rerank(const ConstRef& queries, Index j, Index k, KnnResult<Scalar>& result, KnnWorkspace<Scalar>& ws) const {
+    auto& selector = ws.selectors[0];
+    selector.reset(k);
+    const auto query = queries.col(j);
+    const Index n = static_cast<Index>(ws.candidates.size());
+    ws.reranked += n;
+    constexpr Index ahead = 4;
+    const Index bytes = this->dimension() * static_cast<Index>(sizeof(Scalar));
+    for (Index i = 0; i < n; ++i) {
+      if (i + ahead < n) {  // NOTE: the keys are scattered; fetch every cache line of a key ahead
+        const char* p =
+            reinterpret_cast<const char*>(this->keys_.col(ws.candidates[static_cast<std::size_t>(i + ahead)]).data());
+        for (Index b = 0; b < bytes; b += 64) prefetch(p + b);
+      }
+      const Index s = ws.candidates[static_cast<std::size_t>(i)];
+      selector.push(this->keys_.col(s).dot(query), s);
+    }
+    const Index found = selector.finish(result.indices.col(j).data(), result.scores.col(j).data());
+    Base::pad_result(result, j, found);
+  }
+
+  // Popcount scan of all codes, in chunks shared by a group of queries so that the codes are read
+  // from memory once per group.
+  void scan_search(const ConstRef& queries, Index k, KnnResult<Scalar>& result, KnnWorkspace<Scalar>& ws) const {
+    constexpr Index group = 32;
+    constexpr Index chunk = 4096;  // slots per chunk, a multiple of the code block
+    const Index batch = queries.cols(), slots = this->slots();
+    const Index keep = std::min(search_.scan_candidates, this->size());
+    const std::uint8_t* active = this->size() == slots ? nullptr : this->active_flags();
+    if (static_cast<Index>(ws.code_selectors.size()) < group) ws.code_selectors.resize(group);
+    ws.distances.resize(chunk);
+    ws.agreements.resize(chunk);
+    for (Index first = 0; first < batch; first += group) {
+      const Index members = std::min(group, batch - first);
+      for (Index g = 0; g < members; ++g) ws.code_selectors[static_cast<std::size_t>(g)].reset(keep);
+      for (Index start = 0; start < slots; start += chunk) {
+        const Index count = std::min(chunk, slots - start);
+        const std::size_t blocks = static_cast<std::size_t>(count + 7) / knn::kCodeBlock;
+        const std::uint64_t* codes = codes_.data() + word_offset(start, 0);
+        for (Index g = 0; g < members; ++g) {
+          knn::hamming_distances(codes, blocks, static_cast<std::size_t>(words_), query_code(ws, first + g),
+                                 ws.distances.data(), search_.simd);
+          const auto bits = static_cast<std::int32_t>(code_bits_);
+          for (Index i = 0; i < count; ++i)
+            ws.agreements[static_cast<std::size_t>(i)] =
+                bits - static_cast<std::int32_t>(ws.distances[static_cast<std::size_t>(i)]);
+          ws.code_selectors[static_cast<std::size_t>(g)].push_scores(
+              ws.agreements.data(), count, start, active != nullptr ? active + start : nullptr, search_.simd);
+        }
+      }
+      for (Index g = 0; g < members; ++g) {
+        ws.candidates.resize(static_cast<std::size_t>(keep));
+        ws.candidates.resize(static_cast<std::size_t>(
+            ws.code_selectors[static_cast<std::size_t>(g)].finish(ws.candidates.data(), nullptr)));
+        rerank(queries, first + g, k, result, ws);
+      }
+    }
+  }
+
+  LshParams params_;
+  LshSearchParams search_;
+  Index tables_ = 0, bits_ = 0, code_bits_ = 0, words_ = 0, bucket_count_ = 0;
+  Mat hyperplanes_;                                 // (T·l) × d
+  std::vector<std::uint64_t> codes_;                // blocked layout, see knn/simd.hpp (for the scan)
+  std::vector<std::uint64_t> slot_codes_;           // with bucket tables: slot-major copy, for random access
+  std::vector<std::vector<std::int32_t>> buckets_;  // [t · 2^l + bucket] → its slots, unordered
+  std::vector<std::int32_t> positions_;             // [slot · T + t] → position of slot in its bucket of table t
+  Vector<Scalar> projection_;                       // scratch of on_insert
+  std::vector<std::uint64_t> code_;                 // scratch of on_insert/on_remove
+};
+
+}  // namespace mann
