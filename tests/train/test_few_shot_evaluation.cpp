@@ -1,0 +1,154 @@
+// Tests for mann/train/few_shot_evaluation.hpp: the pixel nearest-neighbour baseline on tiny
+// hand-made cases (Euclidean and cosine differ), the episode evaluator (counts, confidence interval,
+// independence of the thread count, errors from classifiers) and the Lake-runs evaluator.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "mann/train/few_shot_evaluation.hpp"
+
+namespace {
+
+mann::OmniglotImages small_images(int characters) {
+  std::vector<mann::OmniglotCharacter> list;
+  for (int c = 0; c < characters; ++c) {
+    mann::OmniglotCharacter ch{"images_background", "A", "character" + std::to_string(c), {}};
+    for (int d = 0; d < 20; ++d) ch.drawings.push_back(std::to_string(d) + ".png");
+    list.push_back(ch);
+  }
+  mann::OmniglotImages images(list);
+  for (int c = 0; c < characters; ++c) {
+    for (int d = 0; d < 20; ++d) {
+      std::uint8_t* bits = images.packed(c, d);
+      // A 16 × 16 block whose place is the character's, plus a drawing-specific speck.
+      for (int r = 0; r < 16; ++r) {
+        for (int k = 0; k < 16; ++k) {
+          const int i = (8 + 16 * (c / 5) + r) * 105 + 8 + 16 * (c % 5) + k;
+          bits[i >> 3] = static_cast<std::uint8_t>(bits[i >> 3] | (1u << (i & 7)));
+        }
+      }
+      const int i = 100 * 105 + 2 + d;
+      bits[i >> 3] = static_cast<std::uint8_t>(bits[i >> 3] | (1u << (i & 7)));
+    }
+  }
+  return images;
+}
+
+TEST(PixelNearestNeighbour, HandMadeEuclideanAndCosine) {
+  // Support: label 0 = (1, 0), label 1 = (3, 3), label 2 = (0, 0.5).
+  mann::MatrixF support(2, 3);
+  support << 1, 3, 0,
+             0, 3, 0.5f;
+  const std::vector<int> labels{0, 1, 2};
+  // Query (2.5, 2.6): nearest and most similar is (3, 3). Query (0.2, 0.3): nearest (0, 0.5), but
+  // by angle (45°-ish) closest to (3, 3). Query (4, 0.1): nearest (3, 3)? |(1,-2.9)|² = 9.41 vs
+  // |(3, 0.1)|² = 9.01 → (1, 0); cosine → (1, 0) too.
+  mann::MatrixF queries(2, 3);
+  queries << 2.5f, 0.2f, 4,
+             2.6f, 0.3f, 0.1f;
+  std::vector<int> predictions;
+  mann::PixelNearestNeighbour<float> euclidean(mann::PixelDistance::euclidean);
+  euclidean(support, labels, 3, queries, predictions);
+  EXPECT_EQ(predictions, (std::vector<int>{1, 2, 0}));
+  mann::PixelNearestNeighbour<float> cosine(mann::PixelDistance::cosine);
+  cosine(support, labels, 3, queries, predictions);
+  EXPECT_EQ(predictions, (std::vector<int>{1, 1, 0}));
+  // Ties go to the first support column; labels are taken from support_labels.
+  mann::MatrixF twins(2, 2);
+  twins << 1, 1,
+           1, 1;
+  euclidean(twins, {4, 2}, 5, queries, predictions);
+  EXPECT_EQ(predictions, (std::vector<int>{4, 4, 4}));
+  // An all-zero query has cosine 0 to everything: the first column, no NaN.
+  cosine(support, labels, 3, mann::MatrixF::Zero(2, 1), predictions);
+  EXPECT_EQ(predictions, (std::vector<int>{0}));
+  EXPECT_THROW(euclidean(support, {0, 1}, 3, queries, predictions), mann::ShapeError);
+  EXPECT_THROW(euclidean(support, labels, 3, mann::MatrixF::Zero(3, 1), predictions), mann::ShapeError);
+}
+
+TEST(FewShotEvaluation, PixelNearestNeighbourIsPerfectOnSeparableClasses) {
+  const mann::OmniglotImages images = small_images(10);
+  std::vector<mann::Index> all;
+  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
+  const mann::FewShotImages<float> store(images, all, true);  // 40 classes, distinct after rotation
+  const mann::FewShotSampler<float> sampler(store, 5);
+  mann::FewShotEvaluationOptions options;
+  options.episode = {5, 1, 2};
+  options.episodes = 50;
+  const mann::FewShotAccuracy accuracy =
+      mann::evaluate_few_shot(sampler, [] { return mann::PixelNearestNeighbour<float>(); }, options);
+  EXPECT_EQ(accuracy.total, 50 * 10);
+  EXPECT_EQ(accuracy.correct, accuracy.total);
+  EXPECT_DOUBLE_EQ(accuracy.mean(), 1.0);
+  EXPECT_DOUBLE_EQ(accuracy.confidence95(), 0.0);
+}
+
+TEST(FewShotEvaluation, ThreadsDoNotChangeTheResultAndConfidenceInterval) {
+  const mann::OmniglotImages images = small_images(10);
+  std::vector<mann::Index> all;
+  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
+  const mann::FewShotImages<float> store(images, all, false);
+  const mann::FewShotSampler<float> sampler(store, 9);
+  // A classifier that is right exactly on queries whose first pixel sum parity ... simpler: guesses
+  // label 0 always, so the accuracy is the share of label-0 queries (1 / ways on average).
+  auto make = [] {
+    return [](const mann::MatrixF&, const std::vector<int>&, int, const mann::MatrixF& queries, std::vector<int>& out) {
+      out.assign(static_cast<std::size_t>(queries.cols()), 0);
+    };
+  };
+  mann::FewShotEvaluationOptions options;
+  options.episode = {4, 2, 1};
+  options.episodes = 101;
+  std::atomic<std::uint64_t> last{0};
+  options.progress = [&](std::uint64_t done) { last = done; };
+  const mann::FewShotAccuracy one = mann::evaluate_few_shot(sampler, make, options);
+  EXPECT_EQ(last.load(), 101u);
+  options.threads = 3;
+  const mann::FewShotAccuracy three = mann::evaluate_few_shot(sampler, make, options);
+  EXPECT_EQ(one.episode_accuracy, three.episode_accuracy);
+  EXPECT_EQ(one.correct, 101);  // one label-0 query per episode of 4
+  EXPECT_DOUBLE_EQ(one.mean(), 0.25);
+  EXPECT_DOUBLE_EQ(one.confidence95(), 0.0);  // every episode exactly 1/4
+  // Mixed episode accuracies: 1.96 · sd / √n by hand.
+  mann::FewShotAccuracy by_hand;
+  by_hand.episode_accuracy = {1.0, 0.0, 0.5, 0.5};
+  EXPECT_DOUBLE_EQ(by_hand.mean(), 0.5);
+  EXPECT_NEAR(by_hand.confidence95(), 1.96 * std::sqrt(0.5 / 3.0) / 2.0, 1e-12);
+  EXPECT_TRUE(std::isnan(mann::FewShotAccuracy{}.mean()));
+
+  // A classifier returning the wrong count, and a bad thread count.
+  auto wrong = [] {
+    return [](const mann::MatrixF&, const std::vector<int>&, int, const mann::MatrixF&, std::vector<int>& out) { out.assign(1, 0); };
+  };
+  options.threads = 2;
+  EXPECT_THROW(mann::evaluate_few_shot(sampler, wrong, options), mann::ValueError);
+  options.threads = 0;
+  EXPECT_THROW(mann::evaluate_few_shot(sampler, make, options), mann::ValueError);
+  options.threads = 1;
+  options.episode = {11, 1, 1};
+  EXPECT_THROW(mann::evaluate_few_shot(sampler, make, options), mann::ValueError);
+}
+
+TEST(FewShotEvaluation, LakeRunsErrorRate) {
+  // Two runs of 20 with 20 classes: the test items are the training images (answers a permutation),
+  // except that run 1's item 3 is a copy of the wrong class.
+  std::vector<mann::LakeRun<float>> runs(2);
+  for (std::size_t r = 0; r < 2; ++r) {
+    runs[r].name = "run0" + std::to_string(r + 1);
+    runs[r].training = mann::MatrixF::Identity(25, 20);
+    runs[r].test.resize(25, 20);
+    for (int j = 0; j < 20; ++j) {
+      runs[r].answers.push_back((j * 7 + 3) % 20);
+      runs[r].test.col(j) = runs[r].training.col(runs[r].answers.back());
+    }
+  }
+  runs[1].test.col(3) = runs[1].training.col((runs[1].answers[3] + 1) % 20);
+  const mann::LakeRunsResult result = mann::evaluate_lake_runs(runs, mann::PixelNearestNeighbour<float>());
+  EXPECT_EQ(result.errors, (std::vector<int>{0, 1}));
+  EXPECT_DOUBLE_EQ(result.error_rate(), 1.0 / 40.0);
+}
+
+}  // namespace
