@@ -25,6 +25,8 @@ enum class FewShotSplit {
   /// Vinyals et al. 2016 / Kaiser et al. 2017's text: the first 1200 characters train, the remaining
   /// 423 are held out. In the fixed order these are all 964 background characters plus the first 236
   /// evaluation ones (Angelic … Gurmukhi/character41); held out: Gurmukhi/character42 … ULOG.
+  /// NOTE: Lake's runs 1–8 use Atlantean, Ge_ez, Glagolitic and Gurmukhi, partly training characters
+  /// here; a trained model should be scored on Lake's runs after training on background_evaluation.
   vinyals_1200,
   /// Kaiser et al.'s released code: the 964 images_background characters train, the 659
   /// images_evaluation characters are held out (Lake's runs come from the evaluation set only).
