@@ -31,6 +31,8 @@
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/train/rmsprop.hpp"
 
+#include "../common/progress.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -102,13 +104,7 @@ PaperRow paper_row(const Settings& s) {
 
 // --- reporting --------------------------------------------------------------------------------
 
-std::string format_duration(double seconds) {
-  const long long s = static_cast<long long>(seconds + 0.5);
-  std::ostringstream out;
-  if (s >= 3600) out << s / 3600 << "h";
-  out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
-  return out.str();
-}
+using mann_examples::format_duration;
 
 void print_table(std::ostream& out, const mann::InstanceAccuracy& accuracy, const Settings& s, long long episodes) {
   const PaperRow paper = paper_row(s);
@@ -136,37 +132,21 @@ void print_table(std::ostream& out, const mann::InstanceAccuracy& accuracy, cons
   out << " |\n";
 }
 
-/// One status line, rewritten in place on a terminal, or printed every 10 s otherwise.
+/// The shared status line (examples/common/progress.hpp) with the loss and training accuracy.
 class Progress {
  public:
-  explicit Progress(long long total) : total_(total), start_(Clock::now()), tty_(::isatty(2) != 0) {}
+  explicit Progress(long long total) : line_(total) {}
   void update(long long done, long long done_at_start, double loss, const mann::InstanceAccuracy& acc, bool force = false) {
-    const auto now = Clock::now();
-    const double since_print = std::chrono::duration<double>(now - last_print_).count();
-    if (!force && since_print < (tty_ ? 0.5 : 10.0)) return;
-    last_print_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done - done_at_start) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    std::ostringstream line;
-    line << "[" << done << "/" << total_ << "] " << std::fixed << std::setprecision(0) << rate << " ep/s, ETA "
-         << format_duration(eta) << ", loss " << std::setprecision(3) << loss << ", train acc 1st/2nd/5th/10th "
-         << std::setprecision(1) << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/"
-         << 100 * acc.accuracy(5) << "/" << 100 * acc.accuracy(10) << "%";
-    if (tty_) {
-      std::cerr << "\r" << line.str() << "\033[K" << std::flush;
-    } else {
-      std::cerr << line.str() << "\n";
-    }
+    line_.update(done, done_at_start, [&](std::ostream& line) {
+      line << "loss " << std::setprecision(3) << loss << ", train acc 1st/2nd/5th/10th " << std::setprecision(1)
+           << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/" << 100 * acc.accuracy(5) << "/"
+           << 100 * acc.accuracy(10) << "%";
+    }, force);
   }
-  void finish() {
-    if (tty_) std::cerr << "\n";
-  }
+  void finish() { line_.finish(); }
 
  private:
-  long long total_;
-  Clock::time_point start_, last_print_{};
-  bool tty_;
+  mann_examples::ProgressLine line_;
 };
 
 // --- data ----------------------------------------------------------------------------------------
