@@ -114,15 +114,17 @@ class Conv2d {
     add_parameter(list, prefix, "bias", bias);
   }
 
- private:
-  // P(y·W + x, c·9 + (dy+1)·3 + (dx+1)) = in[c, y+dy, x+dx], 0 outside the image. Column by column,
-  // each a shifted copy of one channel, row segment by row segment.
-  void im2col(const Scalar* image, Mat& patches) const {
+  /// im2col of one image: P(y·W + x, c·9 + (dy+1)·3 + (dx+1)) = in[c, y+dy, x+dx], 0 outside the
+  /// image. `patches` points at P(0, 0) of a column-major H·W × in_channels·9 block whose columns
+  /// are `column_stride` apart (>= H·W), so several images can be stacked in one matrix.
+  void im2col(const Scalar* image, Scalar* patches, Index column_stride) const {
+    MANN_ASSERT(column_stride >= height_ * width_);
+    // column by column, each a shifted copy of one channel, row segment by row segment
     for (Index c = 0; c < in_channels_; ++c) {
       const Scalar* channel = image + c * height_ * width_;
       for (Index tap = 0; tap < kTaps; ++tap) {
         const Index dy = tap / kKernel - 1, dx = tap % kKernel - 1;
-        Scalar* column = patches.col(c * kTaps + tap).data();
+        Scalar* column = patches + (c * kTaps + tap) * column_stride;
         const Index x0 = std::max<Index>(0, -dx), x1 = std::min(width_, width_ - dx);  // valid x range
         for (Index row = 0; row < height_; ++row) {
           Scalar* out = column + row * width_;
@@ -139,6 +141,9 @@ class Conv2d {
       }
     }
   }
+
+ private:
+  void im2col(const Scalar* image, Mat& patches) const { im2col(image, patches.data(), patches.rows()); }
 
   // The adjoint of im2col: image[c, y+dy, x+dx] = Σ over the patch entries that copied it.
   void col2im(const Mat& patches_grad, Scalar* image) const {

@@ -1,0 +1,96 @@
+// The ConvNet's forward + backward, and a whole ConvNetWithMemory training step, allocate nothing
+// after warm-up at a fixed batch size: operator new is counted by replacing it in this test binary,
+// and Eigen's own heap use (std::malloc, which operator new does not see) by Eigen's runtime check
+// EIGEN_RUNTIME_NO_MALLOC, its assertion redirected to a counter so it also works under NDEBUG.
+#include <atomic>
+inline std::atomic<long> g_eigen_assertions{0};
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(x)                                                      \
+  do {                                                                       \
+    if (!(x)) g_eigen_assertions.fetch_add(1, std::memory_order_relaxed);   \
+  } while (false)
+#if defined(__GNUC__) && !defined(__clang__)
+// NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "mann/core/init.hpp"
+#include "mann/models/conv_net.hpp"
+#include "mann/models/conv_net_memory.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+// Allocations (operator new + Eigen heap) made by f().
+template <class F>
+long allocations_during(F&& f) {
+  const long before = g_allocations.load() + g_eigen_assertions.load();
+  Eigen::internal::set_is_malloc_allowed(false);
+  f();
+  Eigen::internal::set_is_malloc_allowed(true);
+  return g_allocations.load() + g_eigen_assertions.load() - before;
+}
+
+mann::ConvNetEncoderOptions encoder_options() {
+  mann::ConvNetEncoderOptions o;
+  o.height = 12;
+  o.width = 12;
+  o.conv1_channels = 8;
+  o.conv2_channels = 16;
+  o.hidden_size = 32;
+  o.embedding_size = 16;
+  return o;
+}
+
+TEST(ConvNetAllocations, EncoderForwardBackwardAllocatesNothingAfterWarmUp) {
+  mann::Rng rng(1);
+  mann::ConvNetEncoder<float> encoder(encoder_options(), rng);
+  mann::MatrixF images(encoder.input_size(), 6), d_embedding(encoder.embedding_size(), 6);
+  mann::init_uniform(images, rng, 0.0, 1.0);
+  mann::init_normal(d_embedding, rng, 1.0);
+  mann::ConvNetEncoder<float>::Cache cache;
+  auto steps = [&] {
+    for (int step = 0; step < 3; ++step) {
+      encoder.forward(images, cache, true, rng);
+      encoder.backward(cache, d_embedding);
+    }
+  };
+  EXPECT_GT(allocations_during(steps), 0);  // the counter sees the first step's buffers
+  EXPECT_EQ(allocations_during(steps), 0);
+}
+
+TEST(ConvNetAllocations, TrainStepAllocatesNothingOnceItsLabelsAreKnown) {
+  mann::ConvNetWithMemoryOptions o;
+  o.encoder = encoder_options();
+  o.memory_size = 64;
+  o.memory.k = 8;
+  mann::ConvNetWithMemory<float> net(o);
+  mann::Rng rng(2);
+  mann::MatrixF images(net.encoder().input_size(), 5);
+  mann::init_uniform(images, rng, 0.0, 1.0);
+  const std::vector<std::int64_t> labels{0, 1, 2, 3, 4};
+  for (int step = 0; step < 3; ++step) net.train_step(images, labels);  // warm-up: labels enter the memory
+  EXPECT_EQ(allocations_during([&] {
+              for (int step = 0; step < 5; ++step) net.train_step(images, labels);
+              net.predict(images);
+            }),
+            0);
+}
+
+}  // namespace
