@@ -12,10 +12,14 @@
 #include "mann/core/random.hpp"
 #include "mann/core/types.hpp"
 
+#include "mann/nn/conv2d.hpp"
+#include "mann/nn/dropout.hpp"
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/linear.hpp"
 #include "mann/nn/losses.hpp"
 #include "mann/nn/lstm.hpp"
+#include "mann/nn/max_pool2d.hpp"
+#include "mann/nn/relu.hpp"
 
 #include "mann/train/adam.hpp"
 #include "mann/train/clip.hpp"
