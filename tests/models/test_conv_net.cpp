@@ -157,9 +157,10 @@ TEST(ConvNetWithMemory, MemoryLossGradientMatchesFiniteDifferences) {
       return net.memory().loss(labels, memory_cache) / 4.0;
     };
     EXPECT_NEAR(loss(), analytic_loss, 1e-12);
-    // NOTE: the loss is piecewise smooth (ReLU, max-pool, hinge, neighbour order); with the default
-    // h = 1e-4 a few weights' stencils straddle a piece boundary here (error ~1e-3, gone at smaller
-    // h), so the stencil is shrunk; in double its round-off stays far below 1e-6.
+    // NOTE: the loss is piecewise smooth (ReLU, max-pool, hinge, neighbour order). Here a conv2
+    // activation is 3.5e-4 from its ReLU kink, so the default stencil (±2e-4) of a few conv1 weights
+    // crosses it (error ~1e-3, the loss's slope visibly changes there); a smaller step stays on one
+    // piece, and in double its round-off is far below 1e-6.
     mann::GradCheckOptions options;
     options.step = 1e-6;
     mann::GradCheckResult result;
