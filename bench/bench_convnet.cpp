@@ -11,6 +11,7 @@
 
 #include "mann/core/init.hpp"
 #include "mann/models/conv_net.hpp"
+#include "mann/models/conv_net_memory.hpp"
 
 namespace {
 
@@ -119,5 +120,32 @@ void BM_Conv2d_Forward_OneGemmPerBatch(benchmark::State& state) {
   set_counters(state, 2.0 * kBatch * conv.multiply_adds_per_image());
 }
 BENCHMARK(BM_Conv2d_Forward_OneGemmPerBatch)->Args({64, 28})->Args({128, 14})->Unit(benchmark::kMillisecond);
+
+// One training step of the ConvNet with memory (encoder forward, memory query and loss, backward,
+// Adam, memory write) on a batch of 16 images from 16 episodes of 5 classes sharing the memory, as
+// the example trains; argument: options.threads (the batch split across them). The memory holds one
+// example of each of the 80 labels.
+void BM_ConvNetWithMemory_TrainStep(benchmark::State& state) {
+  mann::ConvNetWithMemoryOptions options;
+  options.threads = static_cast<int>(state.range(0));
+  mann::ConvNetWithMemory<float> model(options);
+  mann::Rng rng(2);
+  mann::MatrixF support(model.encoder().input_size(), 80), images(model.encoder().input_size(), kBatch);
+  mann::init_uniform(support, rng, 0.0, 1.0);
+  mann::init_uniform(images, rng, 0.0, 1.0);
+  std::vector<std::int64_t> support_labels(80), labels(kBatch);
+  for (std::size_t i = 0; i < support_labels.size(); ++i) support_labels[i] = static_cast<std::int64_t>(i);
+  for (std::size_t b = 0; b < labels.size(); ++b) labels[b] = static_cast<std::int64_t>(5 * b + b % 5);
+  model.write(support, support_labels);
+  model.train_step(images, labels);
+  for (auto _ : state) {
+    const auto result = model.train_step(images, labels);
+    benchmark::DoNotOptimize(result.loss);
+  }
+  const double macs = model.encoder().multiply_adds_per_image();
+  set_counters(state, 2.0 * kBatch * (3 * macs - model.encoder().conv(1).multiply_adds_per_image()));
+  state.counters["threads"] = static_cast<double>(options.threads);
+}
+BENCHMARK(BM_ConvNetWithMemory_TrainStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -208,4 +208,92 @@ TEST(ConvNetWithMemory, TrainStepUpdatesWeightsAndMemory) {
   EXPECT_THROW(net.train_step(images, {0, 1}), mann::Error);
 }
 
+TEST(ConvNetWithMemory, ThreadsGiveTheSameGradientsAsOneThread) {
+  // Without dropout the blocks' forward/backward must add up to the one-thread pass exactly (up to
+  // the order of sums), for a batch that does not split evenly (7 columns over 3 threads).
+  mann::ConvNetWithMemoryOptions options = small_memory_net();
+  options.encoder.dropout = 0;
+  mann::ConvNetWithMemory<double> one(options);
+  options.threads = 3;
+  mann::ConvNetWithMemory<double> three(options);
+  mann::Rng data(9);
+  MatrixD support(one.encoder().input_size(), 6), images(one.encoder().input_size(), 7);
+  mann::init_uniform(support, data, 0.0, 1.0);
+  mann::init_uniform(images, data, 0.0, 1.0);
+  const std::vector<std::int64_t> support_labels{0, 1, 2, 0, 1, 2}, labels{0, 1, 2, 2, 1, 0, 1};
+  one.write(support, support_labels);
+  three.write(support, support_labels);
+  for (int step = 0; step < 3; ++step) {  // steps change the weights: the copies must follow
+    const double loss_one = one.compute_gradients(images, labels, true);
+    const double loss_three = three.compute_gradients(images, labels, true);
+    EXPECT_NEAR(loss_one, loss_three, 1e-12);
+    ASSERT_GT(loss_one, 0.0);
+    for (std::size_t p = 0; p < one.parameters().size(); ++p) {
+      const MatrixD& g1 = one.parameters()[p].parameter->grad;
+      const MatrixD& g3 = three.parameters()[p].parameter->grad;
+      EXPECT_LT((g1 - g3).cwiseAbs().maxCoeff(), 1e-12 * (1 + g1.cwiseAbs().maxCoeff())) << one.parameters()[p].name;
+    }
+    const auto r1 = one.train_step(images, labels);
+    const auto r3 = three.train_step(images, labels);
+    EXPECT_EQ(r1.correct, r3.correct);
+    EXPECT_EQ(one.memory().values(), three.memory().values());
+  }
+  EXPECT_THROW({
+    options.threads = 0;
+    mann::ConvNetWithMemory<double> bad(options);
+  }, mann::ValueError);
+}
+
+TEST(ConvNetMemoryClassifier, WritesSupportInOrderAndPredictsWithoutWriting) {
+  mann::ConvNetWithMemoryOptions options = small_memory_net();
+  mann::ConvNetWithMemory<double> net(options);
+  mann::ConvNetMemoryClassifier<double> classifier(net.encoder(), options.memory_size, options.memory);
+  mann::Rng data(10);
+  const Index input = net.encoder().input_size();
+  MatrixD support(input, 6), queries(input, 6);
+  mann::init_uniform(support, data, 0.0, 1.0);
+  support.col(3) = support.col(0);  // a second shot identical to the first: it must merge, not add a slot
+  queries = support;  // each query is a support image: its own key (or the key it merged into) is nearest
+  const std::vector<int> labels{0, 1, 2, 0, 1, 2};
+  std::vector<int> predictions;
+  classifier(support, labels, 3, queries, predictions);
+  // The expected predictions by hand: embeddings, cosine 1-NN among the support keys written one by
+  // one with the update rule (merge when the nearest key has the same label).
+  mann::ConvNetEncoder<double>::Cache cache;
+  mann::Rng unused(1);
+  const MatrixD embedding = net.encoder().forward(support, cache, false, unused);
+  std::vector<Eigen::VectorXd> keys;
+  std::vector<int> values;
+  auto nearest = [&](const Eigen::VectorXd& q) {
+    int best = -1;
+    double best_similarity = -2;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const double similarity = keys[i].dot(q);
+      if (similarity > best_similarity) best_similarity = similarity, best = static_cast<int>(i);
+    }
+    return best;
+  };
+  for (Index j = 0; j < 6; ++j) {
+    const Eigen::VectorXd q = embedding.col(j).normalized();
+    const int n = nearest(q);
+    if (n >= 0 && values[static_cast<std::size_t>(n)] == labels[static_cast<std::size_t>(j)]) {
+      keys[static_cast<std::size_t>(n)] = (keys[static_cast<std::size_t>(n)] + q).normalized();
+    } else {
+      keys.push_back(q);
+      values.push_back(labels[static_cast<std::size_t>(j)]);
+    }
+  }
+  EXPECT_EQ(classifier.memory().written(), static_cast<Index>(keys.size()));
+  EXPECT_LE(keys.size(), 5u);
+  for (Index j = 0; j < 6; ++j) {
+    const int n = nearest(embedding.col(j).normalized());
+    EXPECT_EQ(predictions[static_cast<std::size_t>(j)], values[static_cast<std::size_t>(n)]) << j;
+  }
+  // a second episode starts from an empty memory
+  classifier(support.leftCols(1), {1}, 1, queries, predictions);
+  EXPECT_EQ(predictions, std::vector<int>(6, 1));
+  EXPECT_EQ(classifier.memory().written(), 1);
+  EXPECT_THROW(classifier(support, {0, 1}, 2, queries, predictions), mann::ShapeError);
+}
+
 }  // namespace

@@ -3,7 +3,10 @@
 // neighbour's value is the prediction. Trained with Adam on the memory's margin loss.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "mann/core/error.hpp"
@@ -11,6 +14,7 @@
 #include "mann/models/conv_net.hpp"
 #include "mann/train/adam.hpp"
 #include "mann/train/clip.hpp"
+#include "mann/train/thread_pool.hpp"
 
 namespace mann {
 
@@ -24,6 +28,12 @@ struct ConvNetWithMemoryOptions {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double clip_norm = 5;           ///< global gradient-norm clip before each Adam step; 0: none
   std::uint64_t seed = 1;         ///< weight initialisation and dropout masks
+  /// Threads of train_step / compute_gradients: the batch's columns are split into this many blocks,
+  /// each encoded (forward and backward) on its own thread by its own copy of the encoder (weights
+  /// copied from the model before every step, gradients summed into the model's). The memory part
+  /// runs on the calling thread. Results differ from threads = 1 only in the dropout masks (block i
+  /// draws from its own generator) and in the order of floating-point sums.
+  int threads = 1;
 };
 
 /// Encoder + key-value memory + Adam, kept small: it owns one encoder cache and one memory cache,
@@ -46,8 +56,9 @@ struct ConvNetWithMemoryOptions {
 /// (e.g. episode · N + class).
 ///
 /// Thread safety: none of the member functions may run concurrently with another on the same
-/// object (they share the internal caches, the memory and the dropout Rng). For parallel
-/// encoding use encoder().forward() with one ConvNetEncoder::Cache per thread.
+/// object (they share the internal caches, the memory and the dropout Rng). options.threads > 1
+/// parallelises train_step itself; for parallel evaluation use ConvNetMemoryClassifier (below), one
+/// per thread, sharing the encoder.
 /// The object holds pointers to its own parameters (the optimiser's list): it cannot be copied or
 /// moved; hold it by std::unique_ptr or std::optional to choose when it is built.
 template <class Scalar = float>
@@ -72,8 +83,19 @@ class ConvNetWithMemory {
         encoder_(options.encoder, rng_),
         memory_(options.memory_size, options.encoder.embedding_size, options.memory),
         parameters_(collect(encoder_)),
-        optimizer_(parameters_, adam_options(options)) {
+        optimizer_(parameters_, adam_options(options)),
+        caches_(static_cast<std::size_t>(std::max(options.threads, 1))) {
     check_value(options.clip_norm >= 0, "mann::ConvNetWithMemory", "options.clip_norm", options.clip_norm, ">= 0");
+    check_value(options.threads >= 1, "mann::ConvNetWithMemory", "options.threads", options.threads, ">= 1");
+    if (options.threads > 1) {
+      pool_ = std::make_unique<ThreadPool>(options.threads);
+      replicas_.reserve(static_cast<std::size_t>(options.threads - 1));  // parameter lists point into them
+      for (int i = 1; i < options.threads; ++i) {
+        replicas_.push_back(encoder_);
+        replica_rngs_.emplace_back(options.seed + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i));
+      }
+      for (auto& replica : replicas_) replica_parameters_.push_back(collect(replica));
+    }
   }
 
   ConvNetWithMemory(const ConvNetWithMemory&) = delete;
@@ -99,13 +121,42 @@ class ConvNetWithMemory {
   /// parameters' gradients. Returns the mean loss. For gradient checks and custom training loops.
   Scalar compute_gradients(const ConstRef& images, const std::vector<Value>& labels, bool training) {
     zero_grad(parameters_);
-    const Mat& query = encoder_.forward(images, encoder_cache_, training, rng_);
-    memory_.query(query, memory_cache_);
     const Index batch = images.cols();
+    const int parts = static_cast<int>(std::clamp<Index>(batch, 1, static_cast<Index>(caches_.size())));
     const Scalar scale = batch > 0 ? Scalar(1) / static_cast<Scalar>(batch) : Scalar(0);
+    if (parts == 1) {
+      const Mat& query = encoder_.forward(images, caches_[0], training, rng_);
+      memory_.query(query, memory_cache_);
+      const Scalar loss = memory_.loss(labels, memory_cache_) * scale;
+      memory_.backward(memory_cache_, d_query_, scale);
+      encoder_.backward(caches_[0], d_query_);
+      return loss;
+    }
+    for (int i = 1; i < parts; ++i) copy_values(parameters_, replica_parameters_[static_cast<std::size_t>(i - 1)]);
+    auto forward = [&](int i) {
+      const auto [begin, size] = block(batch, parts, i);
+      block_encoder(i).forward(images.middleCols(begin, size), caches_[static_cast<std::size_t>(i)], training,
+                         i == 0 ? rng_ : replica_rngs_[static_cast<std::size_t>(i - 1)]);
+    };
+    pool_->run(parts, forward);
+    query_.resize(encoder_.embedding_size(), batch);
+    for (int i = 0; i < parts; ++i) {
+      const auto [begin, size] = block(batch, parts, i);
+      query_.middleCols(begin, size) = caches_[static_cast<std::size_t>(i)].embedding;
+    }
+    memory_.query(query_, memory_cache_);
     const Scalar loss = memory_.loss(labels, memory_cache_) * scale;
     memory_.backward(memory_cache_, d_query_, scale);
-    encoder_.backward(encoder_cache_, d_query_);
+    auto backward = [&](int i) {
+      const auto [begin, size] = block(batch, parts, i);
+      if (i > 0) zero_grad(replica_parameters_[static_cast<std::size_t>(i - 1)]);
+      block_encoder(i).backward(caches_[static_cast<std::size_t>(i)], d_query_.middleCols(begin, size));
+    };
+    pool_->run(parts, backward);
+    for (int i = 1; i < parts; ++i) {
+      const ParameterList<Scalar>& replica = replica_parameters_[static_cast<std::size_t>(i - 1)];
+      for (std::size_t p = 0; p < parameters_.size(); ++p) parameters_[p].parameter->grad += replica[p].parameter->grad;
+    }
     return loss;
   }
 
@@ -113,8 +164,8 @@ class ConvNetWithMemory {
   /// weight or memory change); Memory::kEmpty (−1) while the memory is empty. The reference stays
   /// valid until the next call of any member.
   const std::vector<Value>& predict(const ConstRef& images) {
-    encoder_.forward(images, encoder_cache_, false, rng_);
-    memory_.query(encoder_cache_.embedding, memory_cache_);
+    encoder_.forward(images, caches_[0], false, rng_);
+    memory_.query(caches_[0].embedding, memory_cache_);
     return memory_cache_.predictions;
   }
 
@@ -139,8 +190,9 @@ class ConvNetWithMemory {
   const ParameterList<Scalar>& parameters() const { return parameters_; }
   /// The dropout generator (reseed it to repeat a mask).
   Rng& rng() { return rng_; }
-  /// The last forward pass: encoder activations, and the memory's neighbours, losses, predictions.
-  const typename ConvNetEncoder<Scalar>::Cache& encoder_cache() const { return encoder_cache_; }
+  /// The last forward pass: encoder activations (with threads > 1 in train_step: of the first block
+  /// of columns only), and the memory's neighbours, losses, predictions (whole batch).
+  const typename ConvNetEncoder<Scalar>::Cache& encoder_cache() const { return caches_[0]; }
   const typename Memory::Cache& memory_cache() const { return memory_cache_; }
 
  private:
@@ -157,6 +209,15 @@ class ConvNetWithMemory {
     adam.epsilon = options.adam_epsilon;
     return adam;
   }
+  // Columns [begin, begin + size) of block i when `batch` columns are split into `parts` blocks.
+  static std::pair<Index, Index> block(Index batch, int parts, int i) {
+    const Index base = batch / parts, extra = batch % parts;
+    return {i * base + std::min<Index>(i, extra), base + (i < extra ? 1 : 0)};
+  }
+  ConvNetEncoder<Scalar>& block_encoder(int i) { return i == 0 ? encoder_ : replicas_[static_cast<std::size_t>(i - 1)]; }
+  static void copy_values(const ParameterList<Scalar>& from, const ParameterList<Scalar>& to) {
+    for (std::size_t p = 0; p < from.size(); ++p) to[p].parameter->value = from[p].parameter->value;
+  }
   Index count_correct(const std::vector<Value>& labels) const {
     Index correct = 0;
     for (std::size_t j = 0; j < labels.size(); ++j) correct += memory_cache_.predictions[j] == labels[j] ? 1 : 0;
@@ -169,9 +230,64 @@ class ConvNetWithMemory {
   Memory memory_;
   ParameterList<Scalar> parameters_;
   Adam<Scalar> optimizer_;
-  typename ConvNetEncoder<Scalar>::Cache encoder_cache_;
+  std::vector<typename ConvNetEncoder<Scalar>::Cache> caches_;  // one per thread
   typename Memory::Cache memory_cache_;
-  Mat d_query_;
+  Mat query_, d_query_;
+  // threads > 1: the workers, and for block i >= 1 its encoder copy, parameter list and dropout Rng
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<ConvNetEncoder<Scalar>> replicas_;
+  std::vector<ParameterList<Scalar>> replica_parameters_;
+  std::vector<Rng> replica_rngs_;
+};
+
+/// A few-shot classifier (the callable of mann/train/few_shot_evaluation.hpp) made of a trained
+/// encoder and a memory of its own, as the ConvNet with memory is evaluated (§4, Table 1): for each
+/// episode it clears the memory, writes the support set one column after another with the update rule
+/// (a second shot of a class whose key is already nearest merges into it: K ← (q + K)/‖q + K‖), then
+/// predicts each query as its nearest neighbour's value, without writing it. Dropout is off.
+/// The encoder is shared by reference (const; it must outlive the classifier and not change while
+/// in use); everything else is the classifier's own, so one classifier per thread can run in parallel.
+template <class Scalar = float>
+class ConvNetMemoryClassifier {
+ public:
+  /// `memory_options` as the model's; update_from_prediction is forced off (one column at a time)
+  /// and age_noise to 0 (the few written slots of an episode are never chosen as the oldest while an
+  /// empty slot remains). \throws ValueError as KeyValueMemory's constructor.
+  ConvNetMemoryClassifier(const ConvNetEncoder<Scalar>& encoder, Index memory_size, KeyValueMemoryOptions memory_options)
+      : encoder_(&encoder), memory_(memory_size, encoder.embedding_size(), evaluation_options(memory_options)) {}
+
+  /// \throws ShapeError for images of the wrong size or labels not one per support column.
+  void operator()(const Matrix<Scalar>& support, const std::vector<int>& support_labels, int /*ways*/,
+                  const Matrix<Scalar>& queries, std::vector<int>& predictions) {
+    if (static_cast<Index>(support_labels.size()) != support.cols()) {
+      throw ShapeError(detail::concat("mann::ConvNetMemoryClassifier: support_labels has ", support_labels.size(),
+                                      " labels, expected ", support.cols(), " (the support columns)"));
+    }
+    memory_.clear();
+    targets_.assign(support_labels.begin(), support_labels.end());
+    encoder_->forward(support, encoder_cache_, false, rng_);
+    memory_.query(encoder_cache_.embedding, memory_cache_);
+    memory_.update(memory_cache_, targets_);
+    encoder_->forward(queries, encoder_cache_, false, rng_);
+    memory_.query(encoder_cache_.embedding, memory_cache_);
+    predictions.assign(memory_cache_.predictions.begin(), memory_cache_.predictions.end());
+  }
+
+  const KeyValueMemory<Scalar>& memory() const { return memory_; }
+
+ private:
+  static KeyValueMemoryOptions evaluation_options(KeyValueMemoryOptions options) {
+    options.update_from_prediction = false;
+    options.age_noise = 0;
+    return options;
+  }
+
+  const ConvNetEncoder<Scalar>* encoder_;
+  KeyValueMemory<Scalar> memory_;
+  Rng rng_{1};  // unused: dropout is off
+  typename ConvNetEncoder<Scalar>::Cache encoder_cache_;
+  typename KeyValueMemory<Scalar>::Cache memory_cache_;
+  std::vector<typename KeyValueMemory<Scalar>::Value> targets_;
 };
 
 }  // namespace mann
