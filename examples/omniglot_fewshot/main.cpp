@@ -57,7 +57,7 @@ struct Settings {
   std::string data_dir;
   std::string out_dir = "out/omniglot_fewshot";
   // convnet training
-  long long episodes = 24000;  // bounded default (about 12 minutes on 2 cores); the authors' code runs far longer
+  long long episodes = 6000;  // bounded default (about 15 minutes on 2 cores); see docs/results.md for longer runs
   int batch = 16;
   int train_ways = 5;
   int episode_length = 30;
@@ -66,8 +66,8 @@ struct Settings {
   double dropout = 0.5;
   long long memory_size = 8192;
   int k = 256;
-  long long eval_every = 1600;
-  unsigned long long eval_episodes = 500;
+  long long eval_every = 1000;
+  unsigned long long eval_episodes = 300;
   std::string checkpoint;
   bool resume = false;
   bool eval_only = false;
