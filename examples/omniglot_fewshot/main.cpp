@@ -265,6 +265,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
     return list;
   };
   long long done = 0;
+  double seconds_before = 0;  // training time of the runs this one resumes
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, model.parameters())
                                       : mann::load_checkpoint(checkpoint, tensors());
@@ -276,6 +277,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       }
     }
     done = std::stoll(metadata.at("episodes_done"));
+    if (const auto it = metadata.find("training_seconds"); it != metadata.end()) seconds_before = std::stod(it->second);
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }
   if (s.eval_only || done >= s.episodes) return done;
@@ -329,7 +331,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       progress.update(done, done_at_start, detail, true);
       progress.finish();
       const auto [five, twenty] = quick_evaluation(model, s, test, threads);
-      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      const double seconds = seconds_before + std::chrono::duration<double>(Clock::now() - start).count();
       csv << done << "," << seconds << "," << running_loss / static_cast<double>(std::max(1LL, running_steps)) << ","
           << running.at(0) << "," << running.at(1) << "," << five << "," << twenty << std::endl;
       std::cerr << "  held-out after " << done << " episodes (" << format_duration(seconds) << "): 5-way 1-shot "
@@ -337,6 +339,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
                 << s.eval_episodes << " episodes each)\n";
       mann::CheckpointMetadata metadata = model_metadata(s);
       metadata["episodes_done"] = std::to_string(done);
+      metadata["training_seconds"] = std::to_string(seconds);
       metadata["seed"] = std::to_string(s.seed);
       metadata["split"] = s.split;
       metadata["dropout"] = std::to_string(s.dropout);
