@@ -75,22 +75,28 @@ TEST(ConvNetAllocations, EncoderForwardBackwardAllocatesNothingAfterWarmUp) {
   EXPECT_EQ(allocations_during(steps), 0);
 }
 
-TEST(ConvNetAllocations, TrainStepAllocatesNothingOnceItsLabelsAreKnown) {
+class ConvNetAllocationsThreads : public ::testing::TestWithParam<int> {};
+
+TEST_P(ConvNetAllocationsThreads, TrainStepAllocatesNothingOnceItsLabelsAreKnown) {
   mann::ConvNetWithMemoryOptions o;
   o.encoder = encoder_options();
   o.memory_size = 64;
   o.memory.k = 8;
+  o.threads = GetParam();  // 2: the batch split over the pool, the encoder copies kept in step
   mann::ConvNetWithMemory<float> net(o);
   mann::Rng rng(2);
   mann::MatrixF images(net.encoder().input_size(), 5);
   mann::init_uniform(images, rng, 0.0, 1.0);
   const std::vector<std::int64_t> labels{0, 1, 2, 3, 4};
   for (int step = 0; step < 3; ++step) net.train_step(images, labels);  // warm-up: labels enter the memory
+  net.predict(images);  // and predict()'s cache (its own with threads > 1) is sized
   EXPECT_EQ(allocations_during([&] {
               for (int step = 0; step < 5; ++step) net.train_step(images, labels);
               net.predict(images);
             }),
             0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Threads, ConvNetAllocationsThreads, ::testing::Values(1, 2));
 
 }  // namespace

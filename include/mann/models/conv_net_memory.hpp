@@ -36,9 +36,9 @@ struct ConvNetWithMemoryOptions {
   int threads = 1;
 };
 
-/// Encoder + key-value memory + Adam, kept small: it owns one encoder cache and one memory cache,
-/// so steps of one batch size allocate nothing after the first (except where the memory
-/// meets a label for the first time since clear_memory()).
+/// Encoder + key-value memory + Adam, kept small: it owns one encoder cache per thread and one
+/// memory cache, so steps of one batch size allocate nothing after the first (except where the
+/// memory meets a label for the first time since clear_memory()).
 ///
 /// One training step, train_step(images, labels) (§2, "predict first, then update"):
 ///   1. q = encoder(images) with dropout;                     (query, un-normalised, d × B)
@@ -84,7 +84,7 @@ class ConvNetWithMemory {
         memory_(options.memory_size, options.encoder.embedding_size, options.memory),
         parameters_(collect(encoder_)),
         optimizer_(parameters_, adam_options(options)),
-        caches_(static_cast<std::size_t>(std::max(options.threads, 1))) {
+        caches_(static_cast<std::size_t>(options.threads > 1 ? options.threads + 1 : 1)) {
     check_value(options.clip_norm >= 0, "mann::ConvNetWithMemory", "options.clip_norm", options.clip_norm, ">= 0");
     check_value(options.threads >= 1, "mann::ConvNetWithMemory", "options.threads", options.threads, ">= 1");
     if (options.threads > 1) {
@@ -122,7 +122,7 @@ class ConvNetWithMemory {
   Scalar compute_gradients(const ConstRef& images, const std::vector<Value>& labels, bool training) {
     zero_grad(parameters_);
     const Index batch = images.cols();
-    const int parts = static_cast<int>(std::clamp<Index>(batch, 1, static_cast<Index>(caches_.size())));
+    const int parts = static_cast<int>(std::clamp<Index>(batch, 1, std::max(options_.threads, 1)));
     const Scalar scale = batch > 0 ? Scalar(1) / static_cast<Scalar>(batch) : Scalar(0);
     if (parts == 1) {
       const Mat& query = encoder_.forward(images, caches_[0], training, rng_);
@@ -164,8 +164,9 @@ class ConvNetWithMemory {
   /// weight or memory change); Memory::kEmpty (−1) while the memory is empty. The reference stays
   /// valid until the next call of any member.
   const std::vector<Value>& predict(const ConstRef& images) {
-    encoder_.forward(images, caches_[0], false, rng_);
-    memory_.query(caches_[0].embedding, memory_cache_);
+    auto& cache = caches_.back();  // threads > 1: a cache of its own, so the blocks' caches keep their sizes
+    encoder_.forward(images, cache, false, rng_);
+    memory_.query(cache.embedding, memory_cache_);
     return memory_cache_.predictions;
   }
 
@@ -190,9 +191,10 @@ class ConvNetWithMemory {
   const ParameterList<Scalar>& parameters() const { return parameters_; }
   /// The dropout generator (reseed it to repeat a mask).
   Rng& rng() { return rng_; }
-  /// The last forward pass: encoder activations (with threads > 1 in train_step: of the first block
-  /// of columns only), and the memory's neighbours, losses, predictions (whole batch).
+  /// The encoder activations of the last train_step / compute_gradients (with threads > 1: of its
+  /// first block of columns only, and predict() and write() use another cache).
   const typename ConvNetEncoder<Scalar>::Cache& encoder_cache() const { return caches_[0]; }
+  /// The memory's neighbours, losses and predictions of the last query (whole batch).
   const typename Memory::Cache& memory_cache() const { return memory_cache_; }
 
  private:
@@ -230,7 +232,7 @@ class ConvNetWithMemory {
   Memory memory_;
   ParameterList<Scalar> parameters_;
   Adam<Scalar> optimizer_;
-  std::vector<typename ConvNetEncoder<Scalar>::Cache> caches_;  // one per thread
+  std::vector<typename ConvNetEncoder<Scalar>::Cache> caches_;  // one per thread, + predict()'s when threads > 1
   typename Memory::Cache memory_cache_;
   Mat query_, d_query_;
   // threads > 1: the workers, and for block i >= 1 its encoder copy, parameter list and dropout Rng
