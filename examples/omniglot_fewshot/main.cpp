@@ -57,7 +57,7 @@ struct Settings {
   std::string data_dir;
   std::string out_dir = "out/omniglot_fewshot";
   // convnet training
-  long long episodes = 6000;  // bounded default (about 15 minutes on 2 cores); see docs/results.md for longer runs
+  long long episodes = 4000;  // bounded default (about 13 minutes on 2 cores); see docs/results.md for longer runs
   int batch = 16;
   int train_ways = 5;
   int episode_length = 30;
