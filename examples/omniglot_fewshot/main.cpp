@@ -34,6 +34,7 @@
 #include "mann/data/omniglot_lake_runs.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/models/conv_net_memory.hpp"
+#include "mann/train/episode.hpp"
 #include "mann/train/few_shot_evaluation.hpp"
 #include "../common/progress.hpp"
 
@@ -201,24 +202,6 @@ mann::CheckpointMetadata model_metadata(const Settings& s) {
           {"memory_size", std::to_string(s.memory_size)}, {"k", std::to_string(s.k)}};
 }
 
-/// Accuracy by showing (1st, 2nd, …) of the training episodes since the last clear().
-struct ShowingAccuracy {
-  std::vector<long long> correct, total;
-  void add(int showing, bool right) {
-    if (static_cast<std::size_t>(showing) >= total.size()) {
-      correct.resize(static_cast<std::size_t>(showing) + 1, 0);
-      total.resize(static_cast<std::size_t>(showing) + 1, 0);
-    }
-    correct[static_cast<std::size_t>(showing)] += right ? 1 : 0;
-    ++total[static_cast<std::size_t>(showing)];
-  }
-  double at(int showing) const {
-    const auto i = static_cast<std::size_t>(showing);
-    return i < total.size() && total[i] > 0 ? static_cast<double>(correct[i]) / static_cast<double>(total[i]) : std::nan("");
-  }
-  void clear() { correct.clear(), total.clear(); }
-};
-
 /// A quick held-out check during training: 5-way and 20-way 1-shot on eval_episodes episodes that
 /// the final evaluation does not use.
 std::pair<double, double> quick_evaluation(Model& model, const Settings& s, const mann::FewShotSampler<float>& test,
@@ -300,7 +283,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   const auto start = Clock::now();
   mann::FewShotTrainingBatch<float> batch;
   std::vector<Model::Value> labels;
-  ShowingAccuracy running;
+  mann::InstanceAccuracy running(mann::FewShotImages<float>::drawings_per_class);  // by showing, 1-based
   double running_loss = 0;
   long long running_steps = 0;
   while (done < s.episodes) {
@@ -316,15 +299,15 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       ++running_steps;
       const auto& predictions = model.memory_cache().predictions;
       for (int b = 0; b < size; ++b) {
-        running.add(batch.shown[static_cast<std::size_t>(t)][static_cast<std::size_t>(b)],
+        running.add(batch.shown[static_cast<std::size_t>(t)][static_cast<std::size_t>(b)] + 1,
                     predictions[static_cast<std::size_t>(b)] == labels[static_cast<std::size_t>(b)]);
       }
     }
     done += size;
     auto detail = [&](std::ostream& line) {
       line << "loss " << std::setprecision(4) << running_loss / static_cast<double>(std::max(1LL, running_steps))
-           << ", training accuracy by showing 1st/2nd/3rd/6th " << std::setprecision(1) << 100 * running.at(0) << "/"
-           << 100 * running.at(1) << "/" << 100 * running.at(2) << "/" << 100 * running.at(5) << "%";
+           << ", training accuracy by showing 1st/2nd/3rd/6th " << std::setprecision(1) << 100 * running.accuracy(1) << "/"
+           << 100 * running.accuracy(2) << "/" << 100 * running.accuracy(3) << "/" << 100 * running.accuracy(6) << "%";
     };
     progress.update(done, done_at_start, detail);
     if (done % s.eval_every < size || done == s.episodes) {
@@ -333,7 +316,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       const auto [five, twenty] = quick_evaluation(model, s, test, threads);
       const double seconds = seconds_before + std::chrono::duration<double>(Clock::now() - start).count();
       csv << done << "," << seconds << "," << running_loss / static_cast<double>(std::max(1LL, running_steps)) << ","
-          << running.at(0) << "," << running.at(1) << "," << five << "," << twenty << std::endl;
+          << running.accuracy(1) << "," << running.accuracy(2) << "," << five << "," << twenty << std::endl;
       std::cerr << "  held-out after " << done << " episodes (" << format_duration(seconds) << "): 5-way 1-shot "
                 << std::fixed << std::setprecision(1) << 100 * five << "%, 20-way 1-shot " << 100 * twenty << "% ("
                 << s.eval_episodes << " episodes each)\n";
