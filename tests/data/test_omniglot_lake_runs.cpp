@@ -17,7 +17,7 @@
 
 #include "mann/data/omniglot_lake_runs.hpp"
 
-namespace {
+namespace lake_runs_test {  // named: shares a unity translation unit with the other data tests
 
 namespace fs = std::filesystem;
 
@@ -296,4 +296,4 @@ TEST(LakeRunsSynthetic, ClearErrorsNamingTheFile) {
   EXPECT_TRUE(contains(corrupt, target)) << corrupt;
 }
 
-}  // namespace
+}  // namespace lake_runs_test

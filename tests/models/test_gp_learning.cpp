@@ -18,7 +18,7 @@
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/train/rmsprop.hpp"
 
-namespace {
+namespace gp_learning_test {  // named: shares a unity translation unit with test_mann_learning
 
 using Model = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
 constexpr int kLength = 30, kBatch = 16, kEpisodes = 12000, kTestEpisodes = 320;
@@ -117,4 +117,4 @@ TEST(GpLearning, MannNllFallsWellBelowWhatIgnoringTheEpisodeAllows) {
   EXPECT_LT(Nll::mean(after.gp), -0.2);
 }
 
-}  // namespace
+}  // namespace gp_learning_test

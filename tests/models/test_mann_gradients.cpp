@@ -9,63 +9,19 @@
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/grad_check.hpp"
+#include "models/model_test_support.hpp"
 
 namespace {
 
 using mann::MatrixD;
 
-// A random episode batch: T steps, B episodes, labels one-hot / string / real.
-mann::EpisodeBatch<double> random_batch(mann::OutputKind kind, mann::Index T, mann::Index B, mann::Index input,
-                                        mann::Index labels, mann::Rng& rng) {
-  mann::EpisodeBatch<double> e;
-  e.resize(T, B, input, labels);
-  for (mann::Index t = 0; t < T; ++t) {
-    mann::init_normal(e.inputs[t], rng, 1.0);
-    e.targets[t].setZero();
-    for (mann::Index b = 0; b < B; ++b) {
-      if (kind == mann::OutputKind::one_hot) {
-        e.targets[t](static_cast<mann::Index>(rng.below(labels)), b) = 1;
-      } else if (kind == mann::OutputKind::string) {
-        for (int g = 0; g < 5; ++g) e.targets[t](g * 5 + static_cast<mann::Index>(rng.below(5)), b) = 1;
-      } else {
-        for (mann::Index i = 0; i < labels; ++i) e.targets[t](i, b) = rng.normal();
-      }
-      e.instance[t][b] = 1;
-    }
-  }
-  return e;
-}
-
-template <class Model>
-void check_model_gradients(Model& model, const mann::EpisodeBatch<double>& episodes) {
-  typename Model::Workspace ws;
-  auto params = model.parameters();
-  mann::Rng rng(7);
-  for (auto& p : params) {  // move biases off zero so every path is exercised
-    if (p.name.find("bias") != std::string::npos) mann::init_normal(p.parameter->value, rng, 0.5);
-  }
-  auto loss = [&] { return static_cast<double>(model.forward(episodes, ws)); };
-  auto backward = [&] {
-    mann::zero_grad(params);
-    loss();
-    model.backward(episodes, ws);
-  };
-  const auto result = mann::grad_check_parameters(loss, backward, params);  // every entry
-  std::cout << "max relative error " << result.max_relative_error << " at " << result.worst << " over "
-            << result.entries_checked << " entries\n";
-  EXPECT_LT(result.max_relative_error, 1e-6)
-      << result.worst << " analytic " << result.analytic << " numeric " << result.numeric;
-  EXPECT_EQ(result.entries_checked, mann::parameter_count(params));
-}
-
-struct Case {
-  mann::OutputKind kind;
-  mann::Index labels;
-};
+using model_test::check_model_gradients;
+using model_test::random_batch;
+using Case = model_test::OutputCase;
 
 class MannLruaGradients : public ::testing::TestWithParam<Case> {};
 
-mann::LruaHead<double>::Options small_memory() {
+mann::LruaHead<double>::Options small_lrua_memory() {
   mann::LruaHead<double>::Options o;
   o.slots = 6;
   o.width = 4;
@@ -80,7 +36,7 @@ TEST_P(MannLruaGradients, LstmControllerMatchesFiniteDifferences) {
   config.input_size = 3;
   config.label_size = c.labels;
   config.output = c.kind;
-  mann::LruaHead<double> head(small_memory());
+  mann::LruaHead<double> head(small_lrua_memory());
   mann::Lstm<double> lstm(mann::Mann<double, mann::Lstm<double>, mann::LruaHead<double>>::controller_input_size(config, head), 5, rng);
   mann::Mann<double, mann::Lstm<double>, mann::LruaHead<double>> model(config, lstm, head, rng);
   auto episodes = random_batch(c.kind, 7, 2, config.input_size, c.labels, rng);
@@ -94,7 +50,7 @@ TEST_P(MannLruaGradients, FeedForwardControllerMatchesFiniteDifferences) {
   config.input_size = 3;
   config.label_size = c.labels;
   config.output = c.kind;
-  mann::LruaHead<double> head(small_memory());
+  mann::LruaHead<double> head(small_lrua_memory());
   using Model = mann::Mann<double, mann::FeedForward<double>, mann::LruaHead<double>>;
   mann::FeedForward<double> ff(Model::controller_input_size(config, head), {5}, rng);
   Model model(config, ff, head, rng);
