@@ -93,6 +93,50 @@ TEST(Lstm, FloatAndDoubleForwardAgree) {
   for (int t = 0; t < 7; ++t) EXPECT_LT((sd[t].h.cast<float>() - sf[t].h).cwiseAbs().maxCoeff(), 1e-5f);
 }
 
+// The batched known-input path (used by the MANN) gives the per-step path's values: the same h_t,
+// dL/dx_t rows and parameter gradients, in double to rounding.
+TEST(Lstm, BatchedKnownInputPathEqualsPerStepPath) {
+  mann::Rng rng(21);
+  const int T = 6, I = 7, H = 5, B = 3, known = 4;
+  mann::Lstm<double> lstm(I, H, rng, 1.0);
+  mann::init_normal(lstm.bias.value, rng, 0.3);
+  std::vector<MatrixD> xs(T, MatrixD(I, B)), gs(T, MatrixD(H, B));
+  for (auto& x : xs) mann::init_normal(x, rng, 1.0);
+  for (auto& g : gs) mann::init_normal(g, rng, 1.0);
+
+  std::vector<mann::Lstm<double>::Step> steps;
+  std::vector<MatrixD> dxs;
+  lstm.forward(xs, steps);
+  lstm.backward(steps, gs, dxs);
+  const MatrixD weight_grad = lstm.weight.grad, bias_grad = lstm.bias.grad;
+  lstm.weight.zero_grad();
+  lstm.bias.zero_grad();
+
+  MatrixD known_inputs(known, T * B), known_gates, dgates(4 * H, T * B), xh(I + H, T * B);
+  for (int t = 0; t < T; ++t) known_inputs.middleCols(t * B, B) = xs[t].topRows(known);
+  lstm.precompute_known_gates(known_inputs, known_gates);
+  std::vector<mann::Lstm<double>::Step> batched(T);
+  for (int t = 0; t < T; ++t) {
+    lstm.forward_step_known(xs[t], known_gates.middleCols(t * B, B), known, t ? &batched[t - 1] : nullptr,
+                            batched[t]);
+    EXPECT_LT((batched[t].h - steps[t].h).cwiseAbs().maxCoeff(), 1e-14) << "step " << t;
+  }
+  mann::Lstm<double>::Carry carry;
+  lstm.reset_carry(carry, B);
+  MatrixD dx_rest;
+  for (int t = T; t-- > 0;) {
+    lstm.backward_step_deferred(batched[t], gs[t], carry, known, dgates.middleCols(t * B, B), dx_rest);
+    ASSERT_EQ(dx_rest.rows(), I - known);
+    EXPECT_LT((dx_rest - dxs[t].bottomRows(I - known)).cwiseAbs().maxCoeff(), 1e-13) << "step " << t;
+    xh.middleCols(t * B, B) = batched[t].xh;
+  }
+  EXPECT_EQ(lstm.weight.grad.cwiseAbs().maxCoeff(), 0.0);  // deferred until the end
+  lstm.accumulate_deferred_gradients(dgates, xh);
+  EXPECT_LT((lstm.weight.grad - weight_grad).cwiseAbs().maxCoeff(), 1e-13);
+  EXPECT_LT((lstm.bias.grad - bias_grad).cwiseAbs().maxCoeff(), 1e-13);
+  EXPECT_GT(weight_grad.cwiseAbs().maxCoeff(), 0.1);
+}
+
 TEST(Lstm, RejectsWrongInput) {
   mann::Rng rng(1);
   mann::Lstm<float> lstm(3, 2, rng);

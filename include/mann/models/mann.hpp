@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "mann/core/error.hpp"
@@ -21,6 +22,15 @@ struct MannConfig {
   OutputKind output = OutputKind::one_hot;
   bool persistent_memory = false;  ///< keep the memory across episodes (section 4.2.1) instead of wiping
 };
+
+namespace detail {
+// Controllers with the batched known-input path (Lstm: precompute_known_gates and friends).
+template <class Controller, class = void>
+struct batches_known_inputs : std::false_type {};
+template <class Controller>
+struct batches_known_inputs<Controller, std::void_t<decltype(&Controller::precompute_known_gates)>>
+    : std::true_type {};
+}  // namespace detail
 
 /// MANN step t (supplement 6.1): controller input [x_t; y_{t−1}; r_{t−1}] (y_0 = 0, r_0 from the
 /// initial memory state), controller output h_t, head projection P h_t + b (keys and gates), memory
@@ -49,6 +59,11 @@ class Mann {
     typename Controller::Carry controller_carry;
     typename Head::Carry head_carry;
     Mat d_outputs, d_output_inputs, d_hidden, d_projection, d_projection_hidden, d_controller_input, d_reads;
+    // batched controller path (an LSTM controller): steps side by side, step t in columns t·B ...
+    Mat known_inputs;    ///< [x_t; y_{t−1}] of every step
+    Mat known_gates;     ///< the controller's eq. 9 for the known rows, every step
+    Mat dgates;          ///< dL/d(gate pre-activations), every step
+    Mat controller_xh;   ///< the controller's [input; h_{t−1}], every step
   };
 
   Mann() = default;
@@ -89,6 +104,18 @@ class Mann {
     if (!config_.persistent_memory || !ws.has_memory || ws.initial_memory.reads.cols() != B) {
       head_.wipe(ws.initial_memory, B);
     }
+    if constexpr (kBatched) {
+      // x_t and y_{t−1} are known before the run: the controller's product with them, all steps at once.
+      for (Index t = 0; t < T; ++t) {
+        ws.known_inputs.block(0, t * B, I, B) = episodes.inputs[t];
+        if (t == 0) {
+          ws.known_inputs.block(I, 0, L, B).setZero();
+        } else {
+          ws.known_inputs.block(I, t * B, L, B) = episodes.targets[t - 1];
+        }
+      }
+      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
+    }
     Scalar loss = 0;
     for (Index t = 0; t < T; ++t) {
       Mat& in = ws.controller_inputs[t];
@@ -100,7 +127,13 @@ class Mann {
       }
       const auto& prev_memory = t ? ws.memory_steps[t - 1] : ws.initial_memory;
       in.bottomRows(R) = prev_memory.reads;
-      controller_.forward_step(in, t ? &ws.controller_steps[t - 1] : nullptr, ws.controller_steps[t]);
+      const auto* prev_step = t ? &ws.controller_steps[t - 1] : nullptr;
+      if constexpr (kBatched) {
+        controller_.forward_step_known(in, ws.known_gates.middleCols(t * B, B), I + L, prev_step,
+                                       ws.controller_steps[t]);
+      } else {
+        controller_.forward_step(in, prev_step, ws.controller_steps[t]);
+      }
       const Mat& h = ws.controller_steps[t].h;
       projection_.forward(h, ws.projections[t]);
       head_.forward_step(ws.projections[t], prev_memory, ws.memory_steps[t]);
@@ -124,7 +157,7 @@ class Mann {
   /// Backprop through time of the loss of the last forward(); adds into the parameter gradients.
   void backward(const EpisodeBatch<Scalar>& episodes, Workspace& ws) {
     const Index T = episodes.length(), B = episodes.batch();
-    const Index L = config_.label_size, R = head_.read_size();
+    const Index R = head_.read_size();
     const Index hidden = controller_.output_size();
     MANN_ASSERT(static_cast<Index>(ws.outputs.size()) >= T);
     controller_.reset_carry(ws.controller_carry, B);
@@ -141,10 +174,20 @@ class Mann {
                           ws.d_projection);
       projection_.backward(ws.controller_steps[t].h, ws.d_projection, &ws.d_projection_hidden);
       ws.d_hidden += ws.d_projection_hidden;
-      controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry, ws.d_controller_input);
+      if constexpr (kBatched) {  // d_controller_input: the reads' rows only
+        controller_.backward_step_deferred(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
+                                           config_.input_size + config_.label_size,
+                                           ws.dgates.middleCols(t * B, B), ws.d_controller_input);
+      } else {
+        controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
+                                  ws.d_controller_input);
+      }
       ws.d_reads = ws.d_controller_input.bottomRows(R);
     }
-    (void)L;
+    if constexpr (kBatched) {
+      for (Index t = 0; t < T; ++t) ws.controller_xh.middleCols(t * B, B) = ws.controller_steps[t].xh;
+      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_xh);
+    }
   }
 
   /// Parameters: controller.*, head_projection.*, output.*.
@@ -189,7 +232,16 @@ class Mann {
       ws.output_inputs[t].resize(out_in_rows, B);
       ws.losses[t].kind = config_.output;
     }
+    if constexpr (kBatched) {
+      const Index gates = 4 * controller_.output_size();
+      ws.known_inputs.resize(config_.input_size + config_.label_size, T * B);
+      ws.known_gates.resize(gates, T * B);
+      ws.dgates.resize(gates, T * B);
+      ws.controller_xh.resize(in_rows + controller_.output_size(), T * B);
+    }
   }
+
+  static constexpr bool kBatched = detail::batches_known_inputs<Controller>::value;
 
   MannConfig config_;
   Controller controller_;

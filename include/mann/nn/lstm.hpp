@@ -93,28 +93,10 @@ class Lstm {
   /// One step forward from state `prev` (null: zero state) into `cur`.
   /// \throws ShapeError if x does not have input_size() rows or prev's batch differs.
   void forward_step(const ConstRef& x, const Step* prev, Step& cur) const {
-    check_shape(x, input_size_, -1, "mann::Lstm::forward_step", "x");
-    const Index B = x.cols(), H = hidden_size_;
-    if (prev != nullptr) check_shape(prev->h, H, B, "mann::Lstm::forward_step", "prev->h");
-    if (cur.xh.cols() != B || cur.xh.rows() != input_size_ + H) resize_step(cur, B);
-    cur.xh.topRows(input_size_) = x;
-    if (prev != nullptr) {
-      cur.xh.bottomRows(H) = prev->h;
-      cur.c_prev = prev->c;
-    } else {
-      cur.xh.bottomRows(H).setZero();
-      cur.c_prev.setZero();
-    }
+    set_inputs(x, prev, cur);
     cur.gates.noalias() = weight.value * cur.xh;  // eq. 9
     cur.gates.colwise() += bias.value.col(0);
-    auto sig = cur.gates.topRows(3 * H);
-    sig = sig.unaryExpr([](Scalar v) { return sigmoid(v); });  // eqs 10–12
-    auto u = cur.gates.bottomRows(H);
-    u = u.array().tanh().matrix();  // eq. 13
-    cur.c.array() = cur.gates.topRows(H).array() * cur.c_prev.array() +
-                    cur.gates.middleRows(H, H).array() * u.array();  // eq. 14
-    cur.tanh_c.array() = cur.c.array().tanh();
-    cur.h.array() = cur.gates.middleRows(2 * H, H).array() * cur.tanh_c.array();  // eq. 15
+    apply_gates(cur);
   }
 
   /// One step backward. Input: the step's cache, dL/dh_t from this step's consumers (dh_out), and
@@ -122,29 +104,64 @@ class Lstm {
   /// dL/dx_t; weight.grad and bias.grad are added to.
   void backward_step(const Step& cur, const ConstRef& dh_out, Carry& carry, Mat& dx) {
     const Index H = hidden_size_, B = cur.h.cols();
-    MANN_ASSERT(dh_out.rows() == H && dh_out.cols() == B);
     if (carry.dh.cols() != B) reset_carry(carry, B);
-    const auto gf = cur.gates.topRows(H).array();
-    const auto gi = cur.gates.middleRows(H, H).array();
-    const auto go = cur.gates.middleRows(2 * H, H).array();
-    const auto u = cur.gates.bottomRows(H).array();
-    carry.dh += dh_out;  // total dL/dh_t
-    // dL/dc_t: from the next step and through h_t = go ⊙ tanh(c_t).
-    carry.dc.array() += carry.dh.array() * go * (Scalar(1) - cur.tanh_c.array().square());
-    auto d_f = carry.dgates.topRows(H).array();
-    auto d_i = carry.dgates.middleRows(H, H).array();
-    auto d_o = carry.dgates.middleRows(2 * H, H).array();
-    auto d_u = carry.dgates.bottomRows(H).array();
-    d_o = carry.dh.array() * cur.tanh_c.array() * go * (Scalar(1) - go);
-    d_f = carry.dc.array() * cur.c_prev.array() * gf * (Scalar(1) - gf);
-    d_i = carry.dc.array() * u * gi * (Scalar(1) - gi);
-    d_u = carry.dc.array() * gi * (Scalar(1) - u.square());
-    carry.dc.array() *= gf;  // dL/dc_{t-1}
+    gate_gradients(cur, dh_out, carry, carry.dgates);
     weight.grad.noalias() += carry.dgates * cur.xh.transpose();
     bias.grad.col(0) += carry.dgates.rowwise().sum();
     carry.dxh.noalias() = weight.value.transpose() * carry.dgates;
     dx = carry.dxh.topRows(input_size_);
     carry.dh = carry.dxh.bottomRows(H);  // dL/dh_{t-1}
+  }
+
+  // ---- The same computation, batched over a run whose first `known` input rows of every step are
+  // known before the run starts (the MANN's x_t and y_{t-1}; only its reads r_{t-1} depend on the
+  // previous step). Eq. 9's known part for all T steps is one large product instead of T skinny ones,
+  // and dL/dW for all steps is one large product at the end; per step only the columns of W that
+  // meet [x_t rows known..I); h_{t-1}] are used. Same values as forward_step/backward_step up to
+  // the order of floating-point sums (the whole-episode finite-difference tests cover this path).
+
+  /// known_gates = W[:, :known] · known_inputs + b for all columns at once; known_inputs holds the
+  /// known rows of every step side by side (known × T·B, step t in columns t·B ... t·B + B − 1).
+  void precompute_known_gates(const ConstRef& known_inputs, Mat& known_gates) const {
+    check_value(known_inputs.rows() <= input_size_, "mann::Lstm::precompute_known_gates",
+                "known_inputs.rows()", known_inputs.rows(), "<= input_size()");
+    known_gates.noalias() = weight.value.leftCols(known_inputs.rows()) * known_inputs;  // eq. 9, known part
+    known_gates.colwise() += bias.value.col(0);
+  }
+
+  /// forward_step with eq. 9's known part (and the bias) taken from `known_gates_t` (4H × B, the
+  /// step's columns of precompute_known_gates' result); x is still the whole input (I × B).
+  void forward_step_known(const ConstRef& x, const ConstRef& known_gates_t, Index known, const Step* prev,
+                          Step& cur) const {
+    const Index H = hidden_size_;
+    MANN_ASSERT(known_gates_t.rows() == 4 * H && known_gates_t.cols() == x.cols() && known <= input_size_);
+    set_inputs(x, prev, cur);
+    const Index rest = input_size_ + H - known;
+    cur.gates = known_gates_t;
+    cur.gates.noalias() += weight.value.rightCols(rest) * cur.xh.bottomRows(rest);  // eq. 9, the rest
+    apply_gates(cur);
+  }
+
+  /// backward_step for the batched path: this step's dL/d(gate pre-activations) go to `dgates_t`
+  /// (4H × B, the step's columns of the run's dG) instead of into the parameter gradients, and
+  /// dx_rest is overwritten with rows known..I of dL/dx_t only (the known rows need no gradient).
+  void backward_step_deferred(const Step& cur, const ConstRef& dh_out, Carry& carry, Index known,
+                              Eigen::Ref<Mat> dgates_t, Mat& dx_rest) {
+    const Index H = hidden_size_, B = cur.h.cols();
+    MANN_ASSERT(dgates_t.rows() == 4 * H && dgates_t.cols() == B && known <= input_size_);
+    if (carry.dh.cols() != B) reset_carry(carry, B);
+    gate_gradients(cur, dh_out, carry, dgates_t);
+    const Index rest = input_size_ + H - known;
+    carry.dxh.bottomRows(rest).noalias() = weight.value.rightCols(rest).transpose() * dgates_t;
+    dx_rest = carry.dxh.middleRows(known, input_size_ - known);
+    carry.dh = carry.dxh.bottomRows(H);  // dL/dh_{t-1}
+  }
+
+  /// weight.grad += dG · XH^T and bias.grad += row sums of dG: the parameter gradients of all steps
+  /// of a backward_step_deferred run at once (dG 4H × T·B; XH (I + H) × T·B, every step's xh).
+  void accumulate_deferred_gradients(const ConstRef& dgates_all, const ConstRef& xh_all) {
+    weight.grad.noalias() += dgates_all * xh_all.transpose();
+    bias.grad.col(0) += dgates_all.rowwise().sum();
   }
 
   /// Forward over a whole sequence: steps[t] caches step t; the output at t is steps[t].h.
@@ -169,6 +186,55 @@ class Lstm {
   }
 
  private:
+  // xh = [x; h_{t-1}] and c_{t-1} into the step's cache (zero state before the first step).
+  void set_inputs(const ConstRef& x, const Step* prev, Step& cur) const {
+    check_shape(x, input_size_, -1, "mann::Lstm::forward_step", "x");
+    const Index B = x.cols(), H = hidden_size_;
+    if (prev != nullptr) check_shape(prev->h, H, B, "mann::Lstm::forward_step", "prev->h");
+    if (cur.xh.cols() != B || cur.xh.rows() != input_size_ + H) resize_step(cur, B);
+    cur.xh.topRows(input_size_) = x;
+    if (prev != nullptr) {
+      cur.xh.bottomRows(H) = prev->h;
+      cur.c_prev = prev->c;
+    } else {
+      cur.xh.bottomRows(H).setZero();
+      cur.c_prev.setZero();
+    }
+  }
+
+  // From the gate pre-activations in cur.gates: the gates, c_t and h_t.
+  void apply_gates(Step& cur) const {
+    const Index H = hidden_size_;
+    auto sig = cur.gates.topRows(3 * H);
+    sig = sig.unaryExpr([](Scalar v) { return sigmoid(v); });  // eqs 10–12
+    auto u = cur.gates.bottomRows(H);
+    u = u.array().tanh().matrix();  // eq. 13
+    cur.c.array() = cur.gates.topRows(H).array() * cur.c_prev.array() +
+                    cur.gates.middleRows(H, H).array() * u.array();  // eq. 14
+    cur.tanh_c.array() = cur.c.array().tanh();
+    cur.h.array() = cur.gates.middleRows(2 * H, H).array() * cur.tanh_c.array();  // eq. 15
+  }
+
+  // dL/d(gate pre-activations) of one step into dg; carry.dh becomes dL/dh_t (total) and carry.dc
+  // dL/dc_{t-1}.
+  template <class Out>
+  void gate_gradients(const Step& cur, const ConstRef& dh_out, Carry& carry, Out&& dg) const {
+    const Index H = hidden_size_;
+    MANN_ASSERT(dh_out.rows() == H && dh_out.cols() == cur.h.cols());
+    const auto gf = cur.gates.topRows(H).array();
+    const auto gi = cur.gates.middleRows(H, H).array();
+    const auto go = cur.gates.middleRows(2 * H, H).array();
+    const auto u = cur.gates.bottomRows(H).array();
+    carry.dh += dh_out;  // total dL/dh_t
+    // dL/dc_t: from the next step and through h_t = go ⊙ tanh(c_t).
+    carry.dc.array() += carry.dh.array() * go * (Scalar(1) - cur.tanh_c.array().square());
+    dg.middleRows(2 * H, H).array() = carry.dh.array() * cur.tanh_c.array() * go * (Scalar(1) - go);
+    dg.topRows(H).array() = carry.dc.array() * cur.c_prev.array() * gf * (Scalar(1) - gf);
+    dg.middleRows(H, H).array() = carry.dc.array() * u * gi * (Scalar(1) - gi);
+    dg.bottomRows(H).array() = carry.dc.array() * gi * (Scalar(1) - u.square());
+    carry.dc.array() *= gf;  // dL/dc_{t-1}
+  }
+
   Index input_size_ = 0;
   Index hidden_size_ = 0;
 };
