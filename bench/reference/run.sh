@@ -7,7 +7,8 @@
 #   3. throughput of one full training step (forward, BPTT, RMSProp) on 16 episodes of length 50 at
 #      the paper's sizes, ours vs PyTorch, 1 and 2 threads, medians over $ROUNDS rounds of $REPS
 #      repetitions (the rounds interleave ours and PyTorch, so load from other processes hits both).
-# Usage: bench/reference/run.sh          (env: BUILD, OUT, ROUNDS=5, REPS=5, JOBS=2, MIN_TIME=1.0)
+# Usage: bench/reference/run.sh          (env: BUILD, OUT, ROUNDS=5, REPS=5, JOBS=2, MIN_TIME=1.0,
+#                                         TORCH_OPENBLAS_CORETYPE=Haswell, see torch_env below)
 # Exit status: 0 if every cross-check passes, 1 otherwise (the throughput table is printed either way).
 set -euo pipefail
 
@@ -32,7 +33,7 @@ echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS; do
   echo "   env $v=${!v-<unset>}"
 done
-echo "   (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch runs; thread variables are set per run)"
+echo "   (the caller's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch runs; thread variables are set per run)"
 
 # ---------------------------------------------------------------------------------------------
 echo; echo "== build (Release) in $BUILD"
@@ -45,11 +46,30 @@ DUMP="$BUILD/bench/reference/mann_crosscheck_dump"
 BENCH="$BUILD/bench/bench_training_step"
 [[ -x "$DUMP" && -x "$BENCH" ]] || { echo "build failed"; exit 1; }
 
-# Torch runs without the OpenBLAS kernel overrides, with its threads pinned consistently.
+# Torch runs without the caller's OpenBLAS kernel overrides, with its threads pinned consistently.
+# OpenBLAS 0.3.21 does not recognise every CPU (a virtualised Sapphire Rapids reports a generic model)
+# and then falls back to its Prescott (SSE3) kernels, which run PyTorch ~1.8x slower here: a crippled
+# baseline. In that case the PyTorch runs get OPENBLAS_CORETYPE=$TORCH_OPENBLAS_CORETYPE (Haswell:
+# AVX2 kernels, the fastest of Haswell/SkylakeX for this model on such a machine).
+TORCH_CORETYPE=()
 torch_env() {  # torch_env <threads> <command...>
   local n=$1; shift
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$n" OPENBLAS_NUM_THREADS="$n" MKL_NUM_THREADS="$n" "$@"
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${TORCH_CORETYPE[@]+"${TORCH_CORETYPE[@]}"} OMP_NUM_THREADS="$n" \
+    OPENBLAS_NUM_THREADS="$n" MKL_NUM_THREADS="$n" "$@"
 }
+detected_core=$(torch_env 1 "$PY" -c 'import ctypes, torch  # the OpenBLAS that torch loaded
+torch.ones(2, 2) @ torch.ones(2, 2)
+for path in {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line}:
+    lib = ctypes.CDLL(path)
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    print(lib.openblas_get_corename().decode())
+    break' 2>/dev/null || true)
+echo "   OpenBLAS kernel detected for PyTorch: ${detected_core:-unknown}"
+case "${detected_core,,}" in
+  prescott|core2|katmai|coppermine|northwood|banias|nehalem|"")
+    TORCH_CORETYPE=(OPENBLAS_CORETYPE="${TORCH_OPENBLAS_CORETYPE:-Haswell}")
+    echo "   generic kernel: PyTorch runs with ${TORCH_CORETYPE[0]}" ;;
+esac
 
 # ---------------------------------------------------------------------------------------------
 status=0
