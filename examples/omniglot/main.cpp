@@ -31,6 +31,7 @@
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/train/rmsprop.hpp"
 
+#include "../common/checkpoint_settings.hpp"
 #include "../common/progress.hpp"
 
 namespace {
@@ -267,13 +268,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
                                       : mann::load_checkpoint(checkpoint, checkpoint_tensors());
-    for (const auto& [key, value] : model.metadata()) {
-      auto it = metadata.find(key);
-      if (it == metadata.end() || it->second != value) {
-        throw mann::ValueError("omniglot: checkpoint " + checkpoint + " was made with " + key + " = " +
-                               (it == metadata.end() ? "(missing)" : it->second) + ", these settings give " + value);
-      }
-    }
+    mann_examples::check_checkpoint_settings(checkpoint, metadata, model.metadata());
     done = std::stoll(metadata.at("episodes_done"));
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }

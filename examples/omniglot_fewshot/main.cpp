@@ -36,6 +36,7 @@
 #include "mann/models/conv_net_memory.hpp"
 #include "mann/train/episode.hpp"
 #include "mann/train/few_shot_evaluation.hpp"
+#include "../common/checkpoint_settings.hpp"
 #include "../common/progress.hpp"
 
 namespace {
@@ -252,13 +253,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, model.parameters())
                                       : mann::load_checkpoint(checkpoint, tensors());
-    for (const auto& [key, value] : model_metadata(s)) {
-      const auto it = metadata.find(key);
-      if (it == metadata.end() || it->second != value) {
-        throw mann::ValueError("omniglot_fewshot: checkpoint " + checkpoint + " was made with " + key + " = " +
-                               (it == metadata.end() ? "(missing)" : it->second) + ", these settings give " + value);
-      }
-    }
+    mann_examples::check_checkpoint_settings(checkpoint, metadata, model_metadata(s));
     done = std::stoll(metadata.at("episodes_done"));
     if (const auto it = metadata.find("training_seconds"); it != metadata.end()) seconds_before = std::stod(it->second);
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
