@@ -1,11 +1,13 @@
 // One full MANN training step (forward, BPTT, RMSProp) at the paper's sizes: a batch of 16 episodes
 // of length 50, 20 × 20 inputs, 5 classes one-hot, LSTM 200, memory 128 × 40, 4 heads; on 1 and 2
-// threads (the batch split across them). Reports episodes per second.
+// threads (the batch split across them). Reports episodes per second. Also the feed-forward
+// controller and the LSTM alone (the baselines).
 #include <benchmark/benchmark.h>
 
 #include <thread>
 
 #include "mann/memory/lrua_head.hpp"
+#include "mann/models/controller_only.hpp"
 #include "mann/models/mann.hpp"
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/lstm.hpp"
@@ -61,5 +63,16 @@ void BM_MannFeedForwardLrua_TrainStep(benchmark::State& state) {
   run_training_steps(state, model);
 }
 BENCHMARK(BM_MannFeedForwardLrua_TrainStep)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The memory-less baseline of Tables 1–2 at the same sizes: an LSTM of 200 shown [x_t; y_{t−1}].
+void BM_LstmAlone_TrainStep(benchmark::State& state) {
+  using Model = mann::ControllerOnly<float, mann::Lstm<float>>;
+  mann::Rng rng(1);
+  mann::MannConfig config;
+  mann::Lstm<float> lstm(Model::controller_input_size(config), 200, rng);
+  Model model(config, lstm, rng);
+  run_training_steps(state, model);
+}
+BENCHMARK(BM_LstmAlone_TrainStep)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -26,6 +26,8 @@ class ControllerOnly {
     std::vector<StepLoss<Scalar>> losses;
     typename Controller::Carry controller_carry;
     Mat d_outputs, d_hidden, d_controller_input;
+    // batched controller path (an LSTM): the whole input is known before the run (see Mann)
+    Mat known_inputs, known_gates, dgates, controller_xh;
   };
 
   ControllerOnly() = default;
@@ -51,7 +53,6 @@ class ControllerOnly {
       ws.outputs.resize(T);
       ws.losses.resize(T);
     }
-    Scalar loss = 0;
     for (Index t = 0; t < T; ++t) {
       Mat& in = ws.controller_inputs[t];
       in.resize(I + L, B);
@@ -61,7 +62,21 @@ class ControllerOnly {
       } else {
         in.bottomRows(L) = episodes.targets[t - 1];
       }
-      controller_.forward_step(in, t ? &ws.controller_steps[t - 1] : nullptr, ws.controller_steps[t]);
+    }
+    if constexpr (kBatched) {  // eq. 9's input part for all steps in one product
+      ws.known_inputs.resize(I + L, T * B);
+      for (Index t = 0; t < T; ++t) ws.known_inputs.middleCols(t * B, B) = ws.controller_inputs[t];
+      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
+    }
+    Scalar loss = 0;
+    for (Index t = 0; t < T; ++t) {
+      const auto* prev_step = t ? &ws.controller_steps[t - 1] : nullptr;
+      if constexpr (kBatched) {
+        controller_.forward_step_known(ws.controller_inputs[t], ws.known_gates.middleCols(t * B, B), I + L,
+                                       prev_step, ws.controller_steps[t]);
+      } else {
+        controller_.forward_step(ws.controller_inputs[t], prev_step, ws.controller_steps[t]);
+      }
       output_.forward(ws.controller_steps[t].h, ws.outputs[t]);
       ws.losses[t].kind = config_.output;
       loss += ws.losses[t].forward(ws.outputs[t], episodes.targets[t]);
@@ -72,11 +87,26 @@ class ControllerOnly {
   void backward(const EpisodeBatch<Scalar>& episodes, Workspace& ws) {
     const Index T = episodes.length(), B = episodes.batch();
     controller_.reset_carry(ws.controller_carry, B);
+    if constexpr (kBatched) {
+      const Index rows = controller_.input_size() + controller_.output_size();
+      ws.dgates.resize(4 * controller_.output_size(), T * B);
+      ws.controller_xh.resize(rows, T * B);
+    }
     const Scalar scale = Scalar(1) / static_cast<Scalar>(B);
     for (Index t = T; t-- > 0;) {
       ws.losses[t].backward(episodes.targets[t], scale, ws.d_outputs);
       output_.backward(ws.controller_steps[t].h, ws.d_outputs, &ws.d_hidden);
-      controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry, ws.d_controller_input);
+      if constexpr (kBatched) {  // no input gradient is needed
+        controller_.backward_step_deferred(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
+                                           controller_.input_size(), ws.dgates.middleCols(t * B, B),
+                                           ws.d_controller_input);
+      } else {
+        controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry, ws.d_controller_input);
+      }
+    }
+    if constexpr (kBatched) {
+      for (Index t = 0; t < T; ++t) ws.controller_xh.middleCols(t * B, B) = ws.controller_steps[t].xh;
+      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_xh);
     }
   }
 
@@ -102,6 +132,8 @@ class ControllerOnly {
   }
 
  private:
+  static constexpr bool kBatched = detail::batches_known_inputs<Controller>::value;
+
   MannConfig config_;
   Controller controller_;
   Linear<Scalar> output_;
