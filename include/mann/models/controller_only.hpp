@@ -87,11 +87,7 @@ class ControllerOnly {
   void backward(const EpisodeBatch<Scalar>& episodes, Workspace& ws) {
     const Index T = episodes.length(), B = episodes.batch();
     controller_.reset_carry(ws.controller_carry, B);
-    if constexpr (kBatched) {
-      const Index rows = controller_.input_size() + controller_.output_size();
-      ws.dgates.resize(4 * controller_.output_size(), T * B);
-      ws.controller_xh.resize(rows, T * B);
-    }
+    if constexpr (kBatched) ws.dgates.resize(4 * controller_.output_size(), T * B);
     const Scalar scale = Scalar(1) / static_cast<Scalar>(B);
     for (Index t = T; t-- > 0;) {
       ws.losses[t].backward(episodes.targets[t], scale, ws.d_outputs);
@@ -105,8 +101,7 @@ class ControllerOnly {
       }
     }
     if constexpr (kBatched) {
-      for (Index t = 0; t < T; ++t) ws.controller_xh.middleCols(t * B, B) = ws.controller_steps[t].xh;
-      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_xh);
+      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_steps, ws.controller_xh);
     }
   }
 

@@ -104,20 +104,7 @@ class Mann {
     if (!config_.persistent_memory || !ws.has_memory || ws.initial_memory.reads.cols() != B) {
       head_.wipe(ws.initial_memory, B);
     }
-    if constexpr (kBatched) {
-      // x_t and y_{t−1} are known before the run: the controller's product with them, all steps at once.
-      for (Index t = 0; t < T; ++t) {
-        ws.known_inputs.block(0, t * B, I, B) = episodes.inputs[t];
-        if (t == 0) {
-          ws.known_inputs.block(I, 0, L, B).setZero();
-        } else {
-          ws.known_inputs.block(I, t * B, L, B) = episodes.targets[t - 1];
-        }
-      }
-      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
-    }
-    Scalar loss = 0;
-    for (Index t = 0; t < T; ++t) {
+    for (Index t = 0; t < T; ++t) {  // [x_t; y_{t−1}] of the controller inputs (y_0 = 0)
       Mat& in = ws.controller_inputs[t];
       in.topRows(I) = episodes.inputs[t];
       if (t == 0) {
@@ -125,6 +112,16 @@ class Mann {
       } else {
         in.middleRows(I, L) = episodes.targets[t - 1];
       }
+    }
+    if constexpr (kBatched) {  // known before the run: the controller's product with them, all steps at once
+      for (Index t = 0; t < T; ++t) {
+        ws.known_inputs.middleCols(t * B, B) = ws.controller_inputs[t].topRows(I + L);
+      }
+      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
+    }
+    Scalar loss = 0;
+    for (Index t = 0; t < T; ++t) {
+      Mat& in = ws.controller_inputs[t];
       const auto& prev_memory = t ? ws.memory_steps[t - 1] : ws.initial_memory;
       in.bottomRows(R) = prev_memory.reads;
       const auto* prev_step = t ? &ws.controller_steps[t - 1] : nullptr;
@@ -185,8 +182,7 @@ class Mann {
       ws.d_reads = ws.d_controller_input.bottomRows(R);
     }
     if constexpr (kBatched) {
-      for (Index t = 0; t < T; ++t) ws.controller_xh.middleCols(t * B, B) = ws.controller_steps[t].xh;
-      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_xh);
+      controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_steps, ws.controller_xh);
     }
   }
 
@@ -237,7 +233,6 @@ class Mann {
       ws.known_inputs.resize(config_.input_size + config_.label_size, T * B);
       ws.known_gates.resize(gates, T * B);
       ws.dgates.resize(gates, T * B);
-      ws.controller_xh.resize(in_rows + controller_.output_size(), T * B);
     }
   }
 

@@ -158,8 +158,14 @@ class Lstm {
   }
 
   /// weight.grad += dG · XH^T and bias.grad += row sums of dG: the parameter gradients of all steps
-  /// of a backward_step_deferred run at once (dG 4H × T·B; XH (I + H) × T·B, every step's xh).
-  void accumulate_deferred_gradients(const ConstRef& dgates_all, const ConstRef& xh_all) {
+  /// of a backward_step_deferred run at once (dG 4H × T·B). XH, every step's xh side by side, is
+  /// gathered from `steps` into the workspace `xh_all`.
+  void accumulate_deferred_gradients(const ConstRef& dgates_all, const std::vector<Step>& steps, Mat& xh_all) {
+    const Index T = static_cast<Index>(steps.size());
+    const Index B = T > 0 ? steps[0].xh.cols() : 0;
+    MANN_ASSERT(dgates_all.rows() == 4 * hidden_size_ && dgates_all.cols() == T * B);
+    xh_all.resize(input_size_ + hidden_size_, T * B);
+    for (Index t = 0; t < T; ++t) xh_all.middleCols(t * B, B) = steps[static_cast<std::size_t>(t)].xh;
     weight.grad.noalias() += dgates_all * xh_all.transpose();
     bias.grad.col(0) += dgates_all.rowwise().sum();
   }
