@@ -102,45 +102,52 @@ TEST(Lstm, FloatAndDoubleForwardAgree) {
 }
 
 // The batched known-input path (used by the MANN) gives the per-step path's values: the same h_t,
-// dL/dx_t rows and parameter gradients, in double to rounding.
+// dL/dx_t rows and parameter gradients, in double to rounding; with each kernel of the per-step
+// products.
 TEST(Lstm, BatchedKnownInputPathEqualsPerStepPath) {
-  mann::Rng rng(21);
-  const int T = 6, I = 7, H = 5, B = 3, known = 4;
-  mann::Lstm<double> lstm(I, H, rng, 1.0);
-  mann::init_normal(lstm.bias.value, rng, 0.3);
-  std::vector<MatrixD> xs, gs;
-  random_sequences(T, I, H, B, rng, xs, gs);
+  for (const mann::PackedKernel kernel : {mann::PackedKernel::plain, mann::best_packed_kernel()}) {
+    SCOPED_TRACE(kernel == mann::PackedKernel::plain ? "plain" : "eigen_gebp");
+    mann::Rng rng(21);
+    const int T = 6, I = 7, H = 5, B = 3, known = 4;
+    mann::Lstm<double> lstm(I, H, rng, 1.0);
+    mann::init_normal(lstm.bias.value, rng, 0.3);
+    std::vector<MatrixD> xs, gs;
+    random_sequences(T, I, H, B, rng, xs, gs);
 
-  std::vector<mann::Lstm<double>::Step> steps;
-  std::vector<MatrixD> dxs;
-  lstm.forward(xs, steps);
-  lstm.backward(steps, gs, dxs);
-  const MatrixD weight_grad = lstm.weight.grad, bias_grad = lstm.bias.grad;
-  lstm.weight.zero_grad();
-  lstm.bias.zero_grad();
+    std::vector<mann::Lstm<double>::Step> steps;
+    std::vector<MatrixD> dxs;
+    lstm.forward(xs, steps);
+    lstm.backward(steps, gs, dxs);
+    const MatrixD weight_grad = lstm.weight.grad, bias_grad = lstm.bias.grad;
+    lstm.weight.zero_grad();
+    lstm.bias.zero_grad();
 
-  MatrixD known_inputs(known, T * B), known_gates, dgates(4 * H, T * B), xh;
-  for (int t = 0; t < T; ++t) known_inputs.middleCols(t * B, B) = xs[t].topRows(known);
-  lstm.precompute_known_gates(known_inputs, known_gates);
-  std::vector<mann::Lstm<double>::Step> batched(T);
-  for (int t = 0; t < T; ++t) {
-    lstm.forward_step_known(xs[t], known_gates.middleCols(t * B, B), known, t ? &batched[t - 1] : nullptr,
-                            batched[t]);
-    EXPECT_LT((batched[t].h - steps[t].h).cwiseAbs().maxCoeff(), 1e-14) << "step " << t;
+    MatrixD known_inputs(known, T * B), known_gates, dgates(4 * H, T * B), xh;
+    for (int t = 0; t < T; ++t) known_inputs.middleCols(t * B, B) = xs[t].topRows(known);
+    mann::Lstm<double>::StepWeights step_weights{0, mann::PackedMatrix<double>(kernel),
+                                                 mann::PackedMatrix<double>(kernel)};
+    lstm.precompute_known_gates(known_inputs, known_gates, step_weights);
+    EXPECT_EQ(step_weights.known, known);
+    std::vector<mann::Lstm<double>::Step> batched(T);
+    for (int t = 0; t < T; ++t) {
+      lstm.forward_step_known(xs[t], known_gates.middleCols(t * B, B), step_weights, t ? &batched[t - 1] : nullptr,
+                              batched[t]);
+      EXPECT_LT((batched[t].h - steps[t].h).cwiseAbs().maxCoeff(), 1e-14) << "step " << t;
+    }
+    mann::Lstm<double>::Carry carry;
+    lstm.reset_carry(carry, B);
+    MatrixD dx_rest;
+    for (int t = T; t-- > 0;) {
+      lstm.backward_step_deferred(batched[t], gs[t], carry, step_weights, dgates.middleCols(t * B, B), dx_rest);
+      ASSERT_EQ(dx_rest.rows(), I - known);
+      EXPECT_LT((dx_rest - dxs[t].bottomRows(I - known)).cwiseAbs().maxCoeff(), 1e-13) << "step " << t;
+    }
+    EXPECT_EQ(lstm.weight.grad.cwiseAbs().maxCoeff(), 0.0);  // deferred until the end
+    lstm.accumulate_deferred_gradients(dgates, batched, xh);
+    EXPECT_LT((lstm.weight.grad - weight_grad).cwiseAbs().maxCoeff(), 1e-13);
+    EXPECT_LT((lstm.bias.grad - bias_grad).cwiseAbs().maxCoeff(), 1e-13);
+    EXPECT_GT(weight_grad.cwiseAbs().maxCoeff(), 0.1);
   }
-  mann::Lstm<double>::Carry carry;
-  lstm.reset_carry(carry, B);
-  MatrixD dx_rest;
-  for (int t = T; t-- > 0;) {
-    lstm.backward_step_deferred(batched[t], gs[t], carry, known, dgates.middleCols(t * B, B), dx_rest);
-    ASSERT_EQ(dx_rest.rows(), I - known);
-    EXPECT_LT((dx_rest - dxs[t].bottomRows(I - known)).cwiseAbs().maxCoeff(), 1e-13) << "step " << t;
-  }
-  EXPECT_EQ(lstm.weight.grad.cwiseAbs().maxCoeff(), 0.0);  // deferred until the end
-  lstm.accumulate_deferred_gradients(dgates, batched, xh);
-  EXPECT_LT((lstm.weight.grad - weight_grad).cwiseAbs().maxCoeff(), 1e-13);
-  EXPECT_LT((lstm.bias.grad - bias_grad).cwiseAbs().maxCoeff(), 1e-13);
-  EXPECT_GT(weight_grad.cwiseAbs().maxCoeff(), 0.1);
 }
 
 TEST(Lstm, RejectsWrongInput) {

@@ -28,6 +28,7 @@ class ControllerOnly {
     Mat d_outputs, d_hidden, d_controller_input;
     // batched controller path (an LSTM): the whole input is known before the run (see Mann)
     Mat known_inputs, known_gates, dgates, controller_xh;
+    typename detail::step_weights<Controller>::type step_weights;
   };
 
   ControllerOnly() = default;
@@ -66,14 +67,14 @@ class ControllerOnly {
     if constexpr (kBatched) {  // eq. 9's input part for all steps in one product
       ws.known_inputs.resize(I + L, T * B);
       for (Index t = 0; t < T; ++t) ws.known_inputs.middleCols(t * B, B) = ws.controller_inputs[t];
-      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
+      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates, ws.step_weights);
     }
     Scalar loss = 0;
     for (Index t = 0; t < T; ++t) {
       const auto* prev_step = t ? &ws.controller_steps[t - 1] : nullptr;
       if constexpr (kBatched) {
-        controller_.forward_step_known(ws.controller_inputs[t], ws.known_gates.middleCols(t * B, B), I + L,
-                                       prev_step, ws.controller_steps[t]);
+        controller_.forward_step_known(ws.controller_inputs[t], ws.known_gates.middleCols(t * B, B),
+                                       ws.step_weights, prev_step, ws.controller_steps[t]);
       } else {
         controller_.forward_step(ws.controller_inputs[t], prev_step, ws.controller_steps[t]);
       }
@@ -94,7 +95,7 @@ class ControllerOnly {
       output_.backward(ws.controller_steps[t].h, ws.d_outputs, &ws.d_hidden);
       if constexpr (kBatched) {  // no input gradient is needed
         controller_.backward_step_deferred(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
-                                           controller_.input_size(), ws.dgates.middleCols(t * B, B),
+                                           ws.step_weights, ws.dgates.middleCols(t * B, B),
                                            ws.d_controller_input);
       } else {
         controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry, ws.d_controller_input);

@@ -30,6 +30,17 @@ struct batches_known_inputs : std::false_type {};
 template <class Controller>
 struct batches_known_inputs<Controller, std::void_t<decltype(&Controller::precompute_known_gates)>>
     : std::true_type {};
+
+// The controller's per-run packed weights of that path (Lstm::StepWeights), or nothing.
+struct NoStepWeights {};
+template <class Controller, class = void>
+struct step_weights {
+  using type = NoStepWeights;
+};
+template <class Controller>
+struct step_weights<Controller, std::void_t<typename Controller::StepWeights>> {
+  using type = typename Controller::StepWeights;
+};
 }  // namespace detail
 
 /// MANN step t (supplement 6.1): controller input [x_t; y_{t−1}; r_{t−1}] (y_0 = 0, r_0 from the
@@ -64,6 +75,7 @@ class Mann {
     Mat known_gates;     ///< the controller's eq. 9 for the known rows, every step
     Mat dgates;          ///< dL/d(gate pre-activations), every step
     Mat controller_xh;   ///< the controller's [input; h_{t−1}], every step
+    typename detail::step_weights<Controller>::type step_weights;  ///< packed for the run's steps
   };
 
   Mann() = default;
@@ -117,7 +129,7 @@ class Mann {
       for (Index t = 0; t < T; ++t) {
         ws.known_inputs.middleCols(t * B, B) = ws.controller_inputs[t].topRows(I + L);
       }
-      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates);
+      controller_.precompute_known_gates(ws.known_inputs, ws.known_gates, ws.step_weights);
     }
     Scalar loss = 0;
     for (Index t = 0; t < T; ++t) {
@@ -126,7 +138,7 @@ class Mann {
       in.bottomRows(R) = prev_memory.reads;
       const auto* prev_step = t ? &ws.controller_steps[t - 1] : nullptr;
       if constexpr (kBatched) {
-        controller_.forward_step_known(in, ws.known_gates.middleCols(t * B, B), I + L, prev_step,
+        controller_.forward_step_known(in, ws.known_gates.middleCols(t * B, B), ws.step_weights, prev_step,
                                        ws.controller_steps[t]);
       } else {
         controller_.forward_step(in, prev_step, ws.controller_steps[t]);
@@ -173,8 +185,8 @@ class Mann {
       ws.d_hidden += ws.d_projection_hidden;
       if constexpr (kBatched) {  // d_controller_input: the reads' rows only
         controller_.backward_step_deferred(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
-                                           config_.input_size + config_.label_size,
-                                           ws.dgates.middleCols(t * B, B), ws.d_controller_input);
+                                           ws.step_weights, ws.dgates.middleCols(t * B, B),
+                                           ws.d_controller_input);
       } else {
         controller_.backward_step(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
                                   ws.d_controller_input);

@@ -8,6 +8,7 @@
 #include "mann/core/activations.hpp"
 #include "mann/core/error.hpp"
 #include "mann/core/init.hpp"
+#include "mann/core/packed_product.hpp"
 #include "mann/core/parameter.hpp"
 
 namespace mann {
@@ -120,39 +121,56 @@ class Lstm {
   // meet [x_t rows known..I); h_{t-1}] are used. Same values as forward_step/backward_step up to
   // the order of floating-point sums (the whole-episode finite-difference tests cover this path).
 
+  /// The columns of W that meet the per-step rows (from `known` on), packed once per run for the
+  /// per-step products of this path (W does not change during a run), and their transpose for the
+  /// backward (mann/core/packed_product.hpp). One per thread.
+  struct StepWeights {
+    Index known = 0;
+    PackedMatrix<Scalar> forward;   ///< W[:, known:]
+    PackedMatrix<Scalar> backward;  ///< W[:, known:]ᵀ
+  };
+
   /// known_gates = W[:, :known] · known_inputs + b for all columns at once; known_inputs holds the
   /// known rows of every step side by side (known × T·B, step t in columns t·B ... t·B + B − 1).
-  void precompute_known_gates(const ConstRef& known_inputs, Mat& known_gates) const {
-    check_value(known_inputs.rows() <= input_size_, "mann::Lstm::precompute_known_gates",
-                "known_inputs.rows()", known_inputs.rows(), "<= input_size()");
-    known_gates.noalias() = weight.value.leftCols(known_inputs.rows()) * known_inputs;  // eq. 9, known part
+  /// Also packs `step_weights` for the run's steps.
+  void precompute_known_gates(const ConstRef& known_inputs, Mat& known_gates, StepWeights& step_weights) const {
+    const Index known = known_inputs.rows();
+    check_value(known <= input_size_, "mann::Lstm::precompute_known_gates", "known_inputs.rows()", known,
+                "<= input_size()");
+    known_gates.noalias() = weight.value.leftCols(known) * known_inputs;  // eq. 9, known part
     known_gates.colwise() += bias.value.col(0);
+    const auto per_step = weight.value.rightCols(input_size_ + hidden_size_ - known);
+    step_weights.known = known;
+    step_weights.forward.pack(per_step);
+    step_weights.backward.pack(per_step, true);
   }
 
   /// forward_step with eq. 9's known part (and the bias) taken from `known_gates_t` (4H × B, the
   /// step's columns of precompute_known_gates' result); x is still the whole input (I × B).
-  void forward_step_known(const ConstRef& x, const ConstRef& known_gates_t, Index known, const Step* prev,
-                          Step& cur) const {
-    const Index H = hidden_size_;
+  void forward_step_known(const ConstRef& x, const ConstRef& known_gates_t, StepWeights& step_weights,
+                          const Step* prev, Step& cur) const {
+    const Index H = hidden_size_, known = step_weights.known;
     MANN_ASSERT(known_gates_t.rows() == 4 * H && known_gates_t.cols() == x.cols() && known <= input_size_);
+    MANN_ASSERT(step_weights.forward.rows() == 4 * H && step_weights.forward.cols() == input_size_ + H - known);
     set_inputs(x, prev, cur);
-    const Index rest = input_size_ + H - known;
     cur.gates = known_gates_t;
-    cur.gates.noalias() += weight.value.rightCols(rest) * cur.xh.bottomRows(rest);  // eq. 9, the rest
+    step_weights.forward.multiply_add(cur.xh.bottomRows(input_size_ + H - known), cur.gates);  // eq. 9, the rest
     apply_gates(cur);
   }
 
   /// backward_step for the batched path: this step's dL/d(gate pre-activations) go to `dgates_t`
   /// (4H × B, the step's columns of the run's dG) instead of into the parameter gradients, and
   /// dx_rest is overwritten with rows known..I of dL/dx_t only (the known rows need no gradient).
-  void backward_step_deferred(const Step& cur, const ConstRef& dh_out, Carry& carry, Index known,
+  void backward_step_deferred(const Step& cur, const ConstRef& dh_out, Carry& carry, StepWeights& step_weights,
                               Eigen::Ref<Mat> dgates_t, Mat& dx_rest) {
-    const Index H = hidden_size_, B = cur.h.cols();
+    const Index H = hidden_size_, B = cur.h.cols(), known = step_weights.known;
     MANN_ASSERT(dgates_t.rows() == 4 * H && dgates_t.cols() == B && known <= input_size_);
+    MANN_ASSERT(step_weights.backward.cols() == 4 * H && step_weights.backward.rows() == input_size_ + H - known);
     if (carry.dh.cols() != B) reset_carry(carry, B);
     gate_gradients(cur, dh_out, carry, dgates_t);
-    const Index rest = input_size_ + H - known;
-    carry.dxh.bottomRows(rest).noalias() = weight.value.rightCols(rest).transpose() * dgates_t;
+    auto dxh_rest = carry.dxh.bottomRows(input_size_ + H - known);
+    dxh_rest.setZero();
+    step_weights.backward.multiply_add(dgates_t, dxh_rest);
     dx_rest = carry.dxh.middleRows(known, input_size_ - known);
     carry.dh = carry.dxh.bottomRows(H);  // dL/dh_{t-1}
   }
