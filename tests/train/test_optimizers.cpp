@@ -31,6 +31,28 @@ TEST(RmsProp, TwoStepsHandComputed) {
   EXPECT_EQ(opt.state()[0].name, "rmsprop.mean_square.p");
 }
 
+// Three threads' worth of parts (applied here one after another) give step()'s update exactly,
+// parameters smaller than the number of parts included.
+TEST(RmsProp, StepInPartsEqualsStep) {
+  mann::Rng rng(4);
+  mann::Parameter<double> a(7, 5), b(2, 1), c(1, 1);
+  for (auto* p : {&a, &b, &c}) {
+    mann::init_normal(p->value, rng, 1.0);
+    mann::init_normal(p->grad, rng, 1.0);
+  }
+  mann::Parameter<double> a2 = a, b2 = b, c2 = c;
+  mann::RmsProp<double> whole({{"a", &a}, {"b", &b}, {"c", &c}}), parts({{"a", &a2}, {"b", &b2}, {"c", &c2}});
+  for (int s = 0; s < 2; ++s) {
+    whole.step();
+    for (int k = 0; k < 3; ++k) parts.step_part(k, 3);
+    parts.end_step();
+  }
+  EXPECT_EQ(a.value, a2.value);
+  EXPECT_EQ(b.value, b2.value);
+  EXPECT_EQ(c.value, c2.value);
+  EXPECT_EQ(parts.steps(), 2);
+}
+
 TEST(RmsProp, DefaultsAreThePapers) {
   mann::RmsProp<float> opt({});
   EXPECT_DOUBLE_EQ(opt.options().learning_rate, 1e-4);

@@ -90,6 +90,42 @@ TEST(ParallelTrainer, TwoThreadsGiveTheOneThreadGradient) {
   EXPECT_EQ(acc_one.count(1), 25);  // 5 steps × 5 episodes at instance 1
 }
 
+// train_step on 2 threads (gradients summed and RMSProp applied by both threads, each on its slice)
+// moves the weights as on 1 thread; also with an optimiser that only has step(). The RMSProp's ε is
+// made large so that its update is linear in the gradient (RMSProp's usual update is nearly
+// scale-free, which would hide a wrongly weighted sum).
+TEST(ParallelTrainer, TwoThreadStepsMoveTheWeightsAsOneThread) {
+  struct SerialRmsProp {  // step() only: the trainer sums in parallel, then steps on one thread
+    mann::RmsProp<float> inner;
+    void step() { inner.step(); }
+  };
+  const mann::RmsProp<float>::Options linear{1.0, 0.95, 0.5, 1e4};
+  mann::Rng rng(5);
+  Model a = make_model(rng);
+  Model b = a, c = a;
+  const Model start = a;
+  auto batch = random_batch(12, 5, rng);  // uneven shares 2 + 3
+  mann::ParallelTrainer<Model> one(a, 1), two(b, 2), two_serial(c, 2);
+  mann::RmsProp<float> opt_a(a.parameters(), linear), opt_b(b.parameters(), linear);
+  SerialRmsProp opt_c{mann::RmsProp<float>(c.parameters(), linear)};
+  for (int s = 0; s < 3; ++s) {
+    one.train_step(batch, opt_a, mann::LabelEncoding::one_hot);
+    two.train_step(batch, opt_b, mann::LabelEncoding::one_hot);
+    two_serial.train_step(batch, opt_c, mann::LabelEncoding::one_hot);
+  }
+  EXPECT_EQ(opt_b.steps(), 3);
+  Model start_copy = start;
+  auto p0 = start_copy.parameters(), pa = a.parameters(), pb = b.parameters(), pc = c.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    const mann::MatrixF moved_a = pa[i].parameter->value - p0[i].parameter->value;
+    const mann::MatrixF moved_b = pb[i].parameter->value - p0[i].parameter->value;
+    const float scale = moved_a.cwiseAbs().maxCoeff();
+    EXPECT_GT(scale, 0.0f) << pa[i].name;
+    EXPECT_LT((moved_a - moved_b).cwiseAbs().maxCoeff(), 1e-3f * scale) << pa[i].name;
+    EXPECT_EQ(pb[i].parameter->value, pc[i].parameter->value) << pa[i].name;
+  }
+}
+
 TEST(ParallelTrainer, AllocationCountersWork) {
   const long long before = allocations.load(), eigen_before = eigen_mallocs.load();
   Eigen::internal::set_is_malloc_allowed(false);

@@ -1,10 +1,13 @@
 // mann/train/parallel_trainer.hpp: one training step on a batch of episodes split across threads:
-// each thread runs forward + BPTT on its share with its own replica of the model, the gradients
-// are summed, and the optimiser steps once.
+// each thread runs forward + BPTT on its share with its own replica of the model; then the threads
+// sum the gradients and apply the optimiser's step together, each on a slice of every parameter.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mann/core/error.hpp"
@@ -42,58 +45,37 @@ class ParallelTrainer {
   /// into `accuracy` when not null (classification outputs). Does not step an optimiser.
   Scalar compute_gradients(const EpisodeBatch<Scalar>& batch, LabelEncoding encoding,
                            InstanceAccuracy* accuracy = nullptr, bool with_backward = true) {
-    const Index B = batch.batch();
-    const int parts = static_cast<int>(std::min<Index>(threads(), B));
-    split(batch, parts);
-    for (std::size_t k = 0; k < replicas_.size() && static_cast<int>(k) + 1 < parts; ++k) {
-      for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
-        replica_parameters_[k][i].parameter->value = master_parameters_[i].parameter->value;
-      }
-    }
-    auto task = [&](int k) {
-      Model& m = k == 0 ? model_ : *replicas_[static_cast<std::size_t>(k - 1)];
-      const EpisodeBatch<Scalar>& share = parts == 1 ? batch : shares_[static_cast<std::size_t>(k)];
-      Workspace& ws = workspaces_[static_cast<std::size_t>(k)];
-      auto& params = k == 0 ? master_parameters_ : replica_parameters_[static_cast<std::size_t>(k - 1)];
-      for (auto& p : params) p.parameter->grad.setZero();
-      losses_[static_cast<std::size_t>(k)] = m.forward(share, ws);
-      if (with_backward) m.backward(share, ws);
-      m.carry_memory(ws);
-      if (accuracy != nullptr) {
-        accuracy_[static_cast<std::size_t>(k)].clear();
-        for (Index t = 0; t < share.length(); ++t) {
-          accuracy_[static_cast<std::size_t>(k)].add_step(ws.outputs[t], share.targets[t], share.instance[t], encoding);
-        }
-      }
-    };
-    pool_.run(parts, task);
-    // Each share's gradient is a mean over its episodes: weight by its share of the batch.
-    Scalar loss = 0;
-    for (int k = 0; k < parts; ++k) {
-      const Scalar weight = static_cast<Scalar>(share_size(B, parts, k)) / static_cast<Scalar>(B);
-      loss += weight * losses_[static_cast<std::size_t>(k)];
-      if (accuracy != nullptr) accuracy->merge(accuracy_[static_cast<std::size_t>(k)]);
-      if (!with_backward) continue;
-      for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
-        auto& g = master_parameters_[i].parameter->grad;
-        if (k == 0) {
-          g *= weight;
-        } else {
-          g += weight * replica_parameters_[static_cast<std::size_t>(k - 1)][i].parameter->grad;
-        }
-      }
+    const Scalar loss = run_shares(batch, encoding, accuracy, with_backward);
+    if (with_backward && parts_ > 1) {
+      auto task = [&](int k) { reduce_part(k); };
+      pool_.run(parts_, task);
     }
     return loss;
   }
 
-  /// compute_gradients, then optimizer.step(). Returns the mean loss per episode.
+  /// compute_gradients, then optimizer.step(). Returns the mean loss per episode. With an optimiser
+  /// that can step in parts (RmsProp::step_part), the threads sum the shares' gradients and apply
+  /// the update together, each on its slice of every parameter.
   template <class Optimizer>
   Scalar train_step(const EpisodeBatch<Scalar>& batch, Optimizer& optimizer, LabelEncoding encoding,
                     InstanceAccuracy* accuracy = nullptr) {
-    const Scalar loss = compute_gradients(batch, encoding, accuracy);
+    const Scalar loss = run_shares(batch, encoding, accuracy, true);
     check_value(std::isfinite(static_cast<double>(loss)), "mann::ParallelTrainer::train_step", "loss",
                 static_cast<double>(loss), "finite (the model diverged)");
-    optimizer.step();
+    if constexpr (steps_in_parts<Optimizer>::value) {
+      auto task = [&](int k) {
+        if (parts_ > 1) reduce_part(k);
+        optimizer.step_part(k, parts_);
+      };
+      pool_.run(parts_, task);
+      optimizer.end_step();
+    } else {
+      if (parts_ > 1) {
+        auto task = [&](int k) { reduce_part(k); };
+        pool_.run(parts_, task);
+      }
+      optimizer.step();
+    }
     return loss;
   }
 
@@ -106,6 +88,67 @@ class ParallelTrainer {
   const Workspace& workspace(int k) const { return workspaces_.at(static_cast<std::size_t>(k)); }
 
  private:
+  template <class Optimizer, class = void>
+  struct steps_in_parts : std::false_type {};
+  template <class Optimizer>
+  struct steps_in_parts<Optimizer, std::void_t<decltype(std::declval<Optimizer&>().step_part(0, 1))>>
+      : std::true_type {};
+
+  // Forward (+ backward) of each thread's share of the batch, each into its own model's gradients;
+  // replica weights are refreshed from the master by their own threads. Returns the mean loss.
+  Scalar run_shares(const EpisodeBatch<Scalar>& batch, LabelEncoding encoding, InstanceAccuracy* accuracy,
+                    bool with_backward) {
+    const Index B = batch.batch();
+    parts_ = static_cast<int>(std::min<Index>(threads(), B));
+    split(batch, parts_);
+    auto task = [&](int k) {
+      Model& m = k == 0 ? model_ : *replicas_[static_cast<std::size_t>(k - 1)];
+      const EpisodeBatch<Scalar>& share = parts_ == 1 ? batch : shares_[static_cast<std::size_t>(k)];
+      Workspace& ws = workspaces_[static_cast<std::size_t>(k)];
+      auto& params = k == 0 ? master_parameters_ : replica_parameters_[static_cast<std::size_t>(k - 1)];
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        if (k > 0) params[i].parameter->value = master_parameters_[i].parameter->value;
+        params[i].parameter->grad.setZero();
+      }
+      losses_[static_cast<std::size_t>(k)] = m.forward(share, ws);
+      if (with_backward) m.backward(share, ws);
+      m.carry_memory(ws);
+      if (accuracy != nullptr) {
+        accuracy_[static_cast<std::size_t>(k)].clear();
+        for (Index t = 0; t < share.length(); ++t) {
+          accuracy_[static_cast<std::size_t>(k)].add_step(ws.outputs[t], share.targets[t], share.instance[t], encoding);
+        }
+      }
+    };
+    pool_.run(parts_, task);
+    Scalar loss = 0;
+    for (int k = 0; k < parts_; ++k) {
+      loss += share_weight(B, k) * losses_[static_cast<std::size_t>(k)];
+      if (accuracy != nullptr) accuracy->merge(accuracy_[static_cast<std::size_t>(k)]);
+    }
+    batch_ = B;
+    return loss;
+  }
+
+  // Each share's gradient is a mean over its episodes: the master's gradient becomes the sum weighted
+  // by the shares' sizes. Part k of parts_ sums slice k of every parameter's elements.
+  void reduce_part(int k) {
+    for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
+      auto& g = master_parameters_[i].parameter->grad;
+      const Index n = g.size(), begin = n * k / parts_, size = n * (k + 1) / parts_ - begin;
+      auto sum = g.reshaped().segment(begin, size);
+      sum *= share_weight(batch_, 0);
+      for (int r = 1; r < parts_; ++r) {
+        const auto& other = replica_parameters_[static_cast<std::size_t>(r - 1)][i].parameter->grad;
+        sum += share_weight(batch_, r) * other.reshaped().segment(begin, size);
+      }
+    }
+  }
+
+  Scalar share_weight(Index B, int k) const {
+    return static_cast<Scalar>(share_size(B, parts_, k)) / static_cast<Scalar>(B);
+  }
+
   static Index share_begin(Index B, int parts, int k) { return B * k / parts; }
   static Index share_size(Index B, int parts, int k) { return share_begin(B, parts, k + 1) - share_begin(B, parts, k); }
 
@@ -137,6 +180,8 @@ class ParallelTrainer {
   std::vector<EpisodeBatch<Scalar>> shares_;
   std::vector<Scalar> losses_;
   std::vector<InstanceAccuracy> accuracy_;
+  int parts_ = 1;   // threads used by the last step: min(threads, batch)
+  Index batch_ = 1;  // episodes in the last step's batch
 };
 
 }  // namespace mann

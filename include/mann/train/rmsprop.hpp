@@ -35,19 +35,31 @@ class RmsProp {
 
   /// Applies one update from the current gradients (it does not zero them).
   void step() {
+    step_part(0, 1);
+    end_step();
+  }
+
+  /// The update of step() restricted to part `part` of `parts` equal slices of every parameter's
+  /// elements, so that `parts` threads can apply one step together, each its own part (the element
+  /// update is independent of the others). Call end_step() once after all parts.
+  void step_part(int part, int parts) {
+    MANN_ASSERT(parts >= 1 && part >= 0 && part < parts);
     const Scalar rho = static_cast<Scalar>(options_.decay), mu = static_cast<Scalar>(options_.momentum);
     const Scalar lr = static_cast<Scalar>(options_.learning_rate), eps = static_cast<Scalar>(options_.epsilon);
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       auto& p = *parameters_[i].parameter;
-      auto ms = mean_square_[i].value.array();
-      auto v = velocity_[i].value.array();
-      const auto g = p.grad.array();
+      const Index n = p.value.size(), begin = n * part / parts, size = n * (part + 1) / parts - begin;
+      auto ms = mean_square_[i].value.reshaped().segment(begin, size).array();
+      auto v = velocity_[i].value.reshaped().segment(begin, size).array();
+      const auto g = p.grad.reshaped().segment(begin, size).array();
       ms = rho * ms + (Scalar(1) - rho) * g.square();
       v = mu * v + lr * g / (ms + eps).sqrt();
-      p.value.array() -= v;
+      p.value.reshaped().segment(begin, size).array() -= v;
     }
-    ++steps_;
   }
+
+  /// Completes a step applied with step_part.
+  void end_step() { ++steps_; }
 
   const Options& options() const { return options_; }
   void set_learning_rate(double lr) { options_.learning_rate = lr; }
