@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mann/core/error.hpp"
+#include "mann/core/packed_product.hpp"
 #include "mann/models/output_layer.hpp"
 #include "mann/nn/linear.hpp"
 #include "mann/train/episode.hpp"
@@ -62,14 +63,18 @@ class Mann {
     std::vector<Mat> projections;
     typename Head::Step initial_memory;
     std::vector<typename Head::Step> memory_steps;
-    std::vector<Mat> output_inputs;
+    Mat output_inputs;         ///< [h_t; r_t] of every step side by side (step t in columns t·B ... t·B + B − 1)
+    Mat all_outputs;           ///< the output layer's result for every step, side by side
     std::vector<Mat> outputs;  ///< outputs[t]: logits (or μ, raw σ²) at step t, output rows × B
     std::vector<StepLoss<Scalar>> losses;
     bool has_memory = false;   ///< initial_memory holds a previous episode's final state
     // backward workspace
     typename Controller::Carry controller_carry;
     typename Head::Carry head_carry;
-    Mat d_outputs, d_output_inputs, d_hidden, d_projection, d_projection_hidden, d_controller_input, d_reads;
+    Mat d_outputs, d_hidden, d_projection, d_controller_input, d_reads;
+    Mat d_all_outputs, d_output_inputs, d_projections;  ///< every step side by side
+    // the head projection's weight packed for the run's per-step products, and its transpose
+    PackedMatrix<Scalar> projection_weight, projection_weight_t;
     // batched controller path (an LSTM controller): steps side by side, step t in columns t·B ...
     Mat known_inputs;    ///< [x_t; y_{t−1}] of every step
     Mat known_gates;     ///< the controller's eq. 9 for the known rows, every step
@@ -131,7 +136,8 @@ class Mann {
       }
       controller_.precompute_known_gates(ws.known_inputs, ws.known_gates, ws.step_weights);
     }
-    Scalar loss = 0;
+    ws.projection_weight.pack(projection_.weight.value);
+    ws.projection_weight_t.pack(projection_.weight.value, true);
     for (Index t = 0; t < T; ++t) {
       Mat& in = ws.controller_inputs[t];
       const auto& prev_memory = t ? ws.memory_steps[t - 1] : ws.initial_memory;
@@ -144,12 +150,18 @@ class Mann {
         controller_.forward_step(in, prev_step, ws.controller_steps[t]);
       }
       const Mat& h = ws.controller_steps[t].h;
-      projection_.forward(h, ws.projections[t]);
-      head_.forward_step(ws.projections[t], prev_memory, ws.memory_steps[t]);
-      Mat& out_in = ws.output_inputs[t];
-      out_in.topRows(hidden) = h;
-      out_in.bottomRows(R) = ws.memory_steps[t].reads;
-      output_.forward(out_in, ws.outputs[t]);
+      Mat& projection = ws.projections[t];  // P h_t + b
+      for (Index b = 0; b < B; ++b) projection.col(b) = projection_.bias.value.col(0);
+      ws.projection_weight.multiply_add(h, projection);
+      head_.forward_step(projection, prev_memory, ws.memory_steps[t]);
+      ws.output_inputs.block(0, t * B, hidden, B) = h;
+      ws.output_inputs.block(hidden, t * B, R, B) = ws.memory_steps[t].reads;
+    }
+    // The output layer feeds nothing back: eq. 24 for all steps in one product.
+    output_.forward(ws.output_inputs, ws.all_outputs);
+    Scalar loss = 0;
+    for (Index t = 0; t < T; ++t) {
+      ws.outputs[t] = ws.all_outputs.middleCols(t * B, B);
       loss += ws.losses[t].forward(ws.outputs[t], episodes.targets[t]);
     }
     return loss / static_cast<Scalar>(B);
@@ -173,16 +185,22 @@ class Mann {
     head_.reset_carry(ws.head_carry, B);
     ws.d_reads.setZero(R, B);  // dL/dr_t arriving through the controller input of step t+1
     const Scalar scale = Scalar(1) / static_cast<Scalar>(B);
-    for (Index t = T; t-- > 0;) {
+    // The output layer for all steps at once: its parameter gradients and dL/d[h_t; r_t].
+    ws.d_all_outputs.resize(ws.all_outputs.rows(), T * B);
+    for (Index t = 0; t < T; ++t) {
       ws.losses[t].backward(episodes.targets[t], scale, ws.d_outputs);
-      output_.backward(ws.output_inputs[t], ws.d_outputs, &ws.d_output_inputs);
-      ws.d_hidden = ws.d_output_inputs.topRows(hidden);
-      ws.d_reads += ws.d_output_inputs.bottomRows(R);
+      ws.d_all_outputs.middleCols(t * B, B) = ws.d_outputs;
+    }
+    output_.backward(ws.output_inputs, ws.d_all_outputs, &ws.d_output_inputs);
+    ws.d_projections.resize(head_.projection_size(), T * B);
+    for (Index t = T; t-- > 0;) {
+      ws.d_hidden = ws.d_output_inputs.block(0, t * B, hidden, B);
+      ws.d_reads += ws.d_output_inputs.block(hidden, t * B, R, B);
       const auto& prev_memory = t ? ws.memory_steps[t - 1] : ws.initial_memory;
       head_.backward_step(ws.projections[t], ws.memory_steps[t], prev_memory, ws.d_reads, ws.head_carry,
                           ws.d_projection);
-      projection_.backward(ws.controller_steps[t].h, ws.d_projection, &ws.d_projection_hidden);
-      ws.d_hidden += ws.d_projection_hidden;
+      ws.d_projections.middleCols(t * B, B) = ws.d_projection;
+      ws.projection_weight_t.multiply_add(ws.d_projection, ws.d_hidden);  // + Pᵀ dL/d(P h_t + b)
       if constexpr (kBatched) {  // d_controller_input: the reads' rows only
         controller_.backward_step_deferred(ws.controller_steps[t], ws.d_hidden, ws.controller_carry,
                                            ws.step_weights, ws.dgates.middleCols(t * B, B),
@@ -193,6 +211,9 @@ class Mann {
       }
       ws.d_reads = ws.d_controller_input.bottomRows(R);
     }
+    // The head projection's parameter gradients for all steps at once (its inputs h_t are the top
+    // rows of the output layer's inputs).
+    projection_.backward(ws.output_inputs.topRows(hidden), ws.d_projections, nullptr);
     if constexpr (kBatched) {
       controller_.accumulate_deferred_gradients(ws.dgates, ws.controller_steps, ws.controller_xh);
     }
@@ -231,15 +252,15 @@ class Mann {
       ws.controller_steps.resize(T);
       ws.projections.resize(T);
       ws.memory_steps.resize(T);
-      ws.output_inputs.resize(T);
       ws.outputs.resize(T);
       ws.losses.resize(T);
     }
     for (Index t = 0; t < T; ++t) {
       ws.controller_inputs[t].resize(in_rows, B);
-      ws.output_inputs[t].resize(out_in_rows, B);
+      ws.projections[t].resize(head_.projection_size(), B);
       ws.losses[t].kind = config_.output;
     }
+    ws.output_inputs.resize(out_in_rows, T * B);
     if constexpr (kBatched) {
       const Index gates = 4 * controller_.output_size();
       ws.known_inputs.resize(config_.input_size + config_.label_size, T * B);
