@@ -4,6 +4,7 @@
 #pragma once
 
 #include "mann/core/types.hpp"
+#include "mann/memory/slot_products.hpp"
 
 namespace mann {
 
@@ -22,7 +23,8 @@ struct CosineAddressing {
                   MapMat key_norm) const {
     memory_norm = (memory.rowwise().squaredNorm().array() + epsilon).sqrt().matrix();
     key_norm = (keys.colwise().squaredNorm().transpose().array() + epsilon).sqrt().matrix();
-    similarity.noalias() = memory * keys;
+    similarity.setZero();
+    add_slot_product<Scalar>(memory, keys, similarity);
     similarity.array().colwise() /= memory_norm.col(0).array();
     similarity.array().rowwise() /= key_norm.col(0).transpose().array();
   }
@@ -42,8 +44,8 @@ struct CosineAddressing {
     // dD = dS / (m kᵀ), then D = M K.
     d_similarity.array().colwise() /= memory_norm.col(0).array();
     d_similarity.array().rowwise() /= key_norm.col(0).transpose().array();
-    d_memory.noalias() += d_similarity * keys.transpose();
-    d_keys.noalias() += memory.transpose() * d_similarity;
+    add_slot_outer_product<Scalar>(d_similarity, keys, d_memory);
+    add_slot_transpose_product<Scalar>(memory, d_similarity, d_keys);
   }
 };
 

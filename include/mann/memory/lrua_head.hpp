@@ -9,6 +9,7 @@
 #include "mann/core/activations.hpp"
 #include "mann/core/error.hpp"
 #include "mann/memory/cosine.hpp"
+#include "mann/memory/slot_products.hpp"
 
 namespace mann {
 
@@ -137,11 +138,12 @@ class LruaHead {
       cur.zeroed[static_cast<std::size_t>(b)] = zeroed;
       memory = prev.memory.middleCols(b * W, W);
       memory.row(zeroed).setZero();
-      memory.noalias() += write * keys.transpose();  // eq. 8
+      add_slot_outer_product<Scalar>(write, keys, memory);  // eq. 8
       cosine_.similarity(memory, keys, similarity, cur.memory_norm.col(b), cur.key_norm.col(b));
       softmax_columns(static_cast<Scalar>(options_.read_sharpness) * similarity, read);  // eq. 3
       Eigen::Map<Mat> reads(cur.reads.col(b).data(), W, H);
-      reads.noalias() = memory.transpose() * read;  // eq. 4
+      reads.setZero();
+      add_slot_transpose_product<Scalar>(memory, read, reads);  // eq. 4
       cur.usage.col(b) = gamma * prev.usage.col(b) + read.rowwise().sum() + write.rowwise().sum();  // eq. 5
       select_least_used(cur.usage.col(b), cur.least_used.col(b));                               // eq. 6
     }
@@ -176,8 +178,8 @@ class LruaHead {
       auto d_read = carry.d_read_weights.middleCols(b * H, H);  // dL/dw_r_t, becomes dL/dw_r_{t−1}
       Eigen::Map<Mat> d_keys(d_projection.col(b).data(), W, H);
       // r = Mᵀ w_r (eq. 4)
-      d_memory.noalias() += read * d_r.transpose();
-      d_read.noalias() += memory * d_r;
+      add_slot_outer_product<Scalar>(read, d_r, d_memory);
+      add_slot_product<Scalar>(memory, d_r, d_read);
       // w_r = softmax(K) (eq. 3), then the cosine (eq. 2)
       softmax_weights_backward<Scalar>(read, d_read, carry.d_scores);
       carry.d_scores *= static_cast<Scalar>(options_.read_sharpness);
@@ -186,8 +188,9 @@ class LruaHead {
                                   cur.key_norm.col(b), carry.d_scores, d_memory, d_keys, carry.scratch_n,
                                   carry.scratch_h);
       // M_t = M'_{t−1} + w_w kᵀ (eq. 8); M' is M_{t−1} with the zeroed row cut off from the gradient
-      carry.d_write.noalias() = d_memory * keys;
-      d_keys.noalias() += d_memory.transpose() * write;
+      carry.d_write.setZero();
+      add_slot_product<Scalar>(d_memory, keys, carry.d_write);
+      add_slot_transpose_product<Scalar>(d_memory, write, d_keys);
       d_memory.row(cur.zeroed[static_cast<std::size_t>(b)]).setZero();
       // w_w = σ(α) w_r_{t−1} + (1 − σ(α)) w_lu_{t−1} (eq. 7)
       for (Index h = 0; h < H; ++h) {
