@@ -178,12 +178,22 @@ inline LshSetting lsh_setting(int id, Index n) {
       s.name = "multi_probe T16 P48 cap1024";
       s.search.probes_per_table = 48;
       break;
+    case 7:
+      s.name = "multi_probe T16 P32 cap2048";
+      s.search.probes_per_table = 32;
+      s.search.max_candidates = 2048;
+      break;
+    case 8:
+      s.name = "multi_probe T16 P48 cap2048";
+      s.search.probes_per_table = 48;
+      s.search.max_candidates = 2048;
+      break;
     case 4:
       s.name = "hamming_ball T16 r1 cap1024";
       s.search.probe = mann::LshProbe::hamming_ball;
       s.search.hamming_radius = 1;
       break;
-    default:  // popcount scan of 256-bit codes
+    default:  // 5, 6: popcount scan of 256-bit codes
       s.name = id == 5 ? "hamming_scan 256b c1024" : "hamming_scan 256b c4096";
       s.params.tables = 4;
       s.params.bits_per_table = 64;
@@ -196,6 +206,6 @@ inline LshSetting lsh_setting(int id, Index n) {
   return s;
 }
 
-constexpr int kLshSettings = 7;
+constexpr int kLshSettings = 9;
 
 }  // namespace knn_bench
