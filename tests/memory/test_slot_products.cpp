@@ -2,6 +2,7 @@
 // own on sizes around the row chunk (16/32 rows), with strided operands, in float and double.
 #include <gtest/gtest.h>
 
+#include "mann/core/init.hpp"
 #include "mann/core/random.hpp"
 #include "mann/memory/slot_products.hpp"
 
@@ -36,7 +37,7 @@ void expect_equal_to_eigen(mann::Index N, mann::Index W, mann::Index H) {
   mann::Rng rng(static_cast<std::uint64_t>(N * 1000 + W * 10 + H));
   auto random = [&](mann::Index rows, mann::Index cols) {
     Mat m(rows, cols);
-    for (mann::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
+    mann::init_uniform(m, rng, -1.0, 1.0);
     return m;
   };
   // Operands are blocks of wider matrices, so the column stride differs from the row count.

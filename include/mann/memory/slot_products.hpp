@@ -1,7 +1,7 @@
 // mann/memory/slot_products.hpp: the products of one memory (N slots × W, column-major) with a few
 // head vectors (H ≈ 4), written as loops over register-sized row chunks. At these sizes (128 × 40
 // against 4 columns) Eigen's GEMM packs the memory for every product; these loops read the operands
-// in place (1.2–1.7× faster here, docs/results.md) and compile to vector FMAs with -O2/-O3.
+// in place (1.15–1.7× faster here, docs/results.md) and compile to vector FMAs with -O2/-O3.
 #pragma once
 
 #include <algorithm>
