@@ -1,11 +1,16 @@
 // mann/train/parallel_trainer.hpp: one training step on a batch of episodes split across threads:
-// each thread runs forward + BPTT on its share with its own replica of the model; then the threads
-// sum the gradients and apply the optimiser's step together, each on a slice of every parameter.
+// each thread copies its share of the batch and its slice of the master's weights into every replica,
+// meets the others at a barrier, then runs forward + BPTT on its share with its own replica of the
+// model; then the threads sum the gradients and apply the optimiser's step together, each on a slice
+// of every parameter.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <memory>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -100,16 +105,25 @@ class ParallelTrainer {
                     bool with_backward) {
     const Index B = batch.batch();
     parts_ = static_cast<int>(std::min<Index>(threads(), B));
-    split(batch, parts_);
+    arrived_.store(0, std::memory_order_relaxed);  // the pool's start publishes it to the workers
     auto task = [&](int k) {
       Model& m = k == 0 ? model_ : *replicas_[static_cast<std::size_t>(k - 1)];
       const EpisodeBatch<Scalar>& share = parts_ == 1 ? batch : shares_[static_cast<std::size_t>(k)];
       Workspace& ws = workspaces_[static_cast<std::size_t>(k)];
       auto& params = k == 0 ? master_parameters_ : replica_parameters_[static_cast<std::size_t>(k - 1)];
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        if (k > 0) params[i].parameter->value = master_parameters_[i].parameter->value;
-        params[i].parameter->grad.setZero();
+      if (parts_ > 1) {
+        // Every thread arrives at the barrier, even after an exception, or the others would wait forever.
+        std::exception_ptr error;
+        try {
+          copy_share(batch, k);
+          refresh_replicas_part(k);
+        } catch (...) {
+          error = std::current_exception();
+        }
+        wait_for_all();
+        if (error) std::rethrow_exception(error);
       }
+      for (auto& p : params) p.parameter->grad.setZero();
       losses_[static_cast<std::size_t>(k)] = m.forward(share, ws);
       if (with_backward) m.backward(share, ws);
       m.carry_memory(ws);
@@ -128,6 +142,24 @@ class ParallelTrainer {
     }
     batch_ = B;
     return loss;
+  }
+
+  // Slice k of every master parameter's values into every replica (the slices of reduce_part).
+  void refresh_replicas_part(int k) {
+    for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
+      const auto& value = master_parameters_[i].parameter->value;
+      const Index n = value.size(), begin = n * k / parts_, size = n * (k + 1) / parts_ - begin;
+      for (auto& replica : replica_parameters_) {
+        replica[i].parameter->value.reshaped().segment(begin, size) = value.reshaped().segment(begin, size);
+      }
+    }
+  }
+
+  // Spin barrier of the parts_ tasks of one run (the waits are short: the tasks start together and
+  // do equal copies before it).
+  void wait_for_all() {
+    arrived_.fetch_add(1, std::memory_order_acq_rel);
+    while (arrived_.load(std::memory_order_acquire) < parts_) std::this_thread::yield();
   }
 
   // Each share's gradient is a mean over its episodes: the master's gradient becomes the sum weighted
@@ -152,22 +184,20 @@ class ParallelTrainer {
   static Index share_begin(Index B, int parts, int k) { return B * k / parts; }
   static Index share_size(Index B, int parts, int k) { return share_begin(B, parts, k + 1) - share_begin(B, parts, k); }
 
-  void split(const EpisodeBatch<Scalar>& batch, int parts) {
-    if (parts == 1) return;
+  // Share k of parts_: a copy of its columns of the batch, made by thread k.
+  void copy_share(const EpisodeBatch<Scalar>& batch, int k) {
     const Index T = batch.length(), B = batch.batch();
-    for (int k = 0; k < parts; ++k) {
-      auto& share = shares_[static_cast<std::size_t>(k)];
-      const Index begin = share_begin(B, parts, k), size = share_size(B, parts, k);
-      if (share.length() != T || share.batch() != size || share.input_size() != batch.input_size() ||
-          share.label_size() != batch.label_size()) {
-        share.resize(T, size, batch.input_size(), batch.label_size());
-      }
-      for (Index t = 0; t < T; ++t) {
-        share.inputs[t] = batch.inputs[t].middleCols(begin, size);
-        share.targets[t] = batch.targets[t].middleCols(begin, size);
-        std::copy(batch.instance[t].begin() + begin, batch.instance[t].begin() + begin + size,
-                  share.instance[t].begin());
-      }
+    auto& share = shares_[static_cast<std::size_t>(k)];
+    const Index begin = share_begin(B, parts_, k), size = share_size(B, parts_, k);
+    if (share.length() != T || share.batch() != size || share.input_size() != batch.input_size() ||
+        share.label_size() != batch.label_size()) {
+      share.resize(T, size, batch.input_size(), batch.label_size());
+    }
+    for (Index t = 0; t < T; ++t) {
+      share.inputs[t] = batch.inputs[t].middleCols(begin, size);
+      share.targets[t] = batch.targets[t].middleCols(begin, size);
+      std::copy(batch.instance[t].begin() + begin, batch.instance[t].begin() + begin + size,
+                share.instance[t].begin());
     }
   }
 
@@ -180,6 +210,7 @@ class ParallelTrainer {
   std::vector<EpisodeBatch<Scalar>> shares_;
   std::vector<Scalar> losses_;
   std::vector<InstanceAccuracy> accuracy_;
+  std::atomic<int> arrived_{0};  // tasks past their copies in the current run (wait_for_all)
   int parts_ = 1;   // threads used by the last step: min(threads, batch)
   Index batch_ = 1;  // episodes in the last step's batch
 };
