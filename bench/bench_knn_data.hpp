@@ -144,7 +144,8 @@ inline double recall(const mann::IndexMatrix& truth, const mann::IndexMatrix& fo
 }
 
 /// The LSH settings benchmarked, by number. Bits per table follow the number of keys:
-/// l = round(log2(n / 16)), clamped to [4, 20], so that a bucket holds about 16 uniform keys.
+/// l = round(log2(n / 16)), clamped to [4, 20], so that a bucket holds about 16 uniform keys
+/// (setting 9: about 4). multi_probe uses the expected probe order unless the name says otherwise.
 struct LshSetting {
   const char* name;
   mann::LshParams params;
@@ -188,6 +189,16 @@ inline LshSetting lsh_setting(int id, Index n) {
       s.search.probes_per_table = 48;
       s.search.max_candidates = 2048;
       break;
+    case 9:  // buckets of ~4 uniform keys, more probes: fewer candidates for the same recall
+      s.name = "multi_probe T16 l+2 P96 cap1024";
+      s.params.bits_per_table = bits_for(4);
+      s.search.probes_per_table = 96;
+      break;
+    case 10:  // setting 3 with the per-query probe order
+      s.name = "multi_probe T16 P48 cap1024 query order";
+      s.search.probes_per_table = 48;
+      s.search.probe_order = mann::LshProbeOrder::query;
+      break;
     case 4:
       s.name = "hamming_ball T16 r1 cap1024";
       s.search.probe = mann::LshProbe::hamming_ball;
@@ -206,6 +217,6 @@ inline LshSetting lsh_setting(int id, Index n) {
   return s;
 }
 
-constexpr int kLshSettings = 9;
+constexpr int kLshSettings = 11;
 
 }  // namespace knn_bench

@@ -173,10 +173,10 @@ struct Hnswlib : Searcher {
 enum Lib : int {
   mann_exact = 0,
   faiss_flat = 1,
-  mann_lsh_p8 = 10,         // mann LSH settings 0 … 8 of bench_knn_data.hpp are 10 … 18
-  faiss_lsh = 20,           // IndexLSH, 256 bits, ranked by Hamming distance only
-  faiss_lsh_refine4 = 21,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
-  faiss_lsh_refine16 = 22,  // k_factor 16
+  mann_lsh_p8 = 10,         // mann LSH settings 0 … 10 of bench_knn_data.hpp are 10 … 20
+  faiss_lsh = 25,           // IndexLSH, 256 bits, ranked by Hamming distance only
+  faiss_lsh_refine4 = 26,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
+  faiss_lsh_refine16 = 27,  // k_factor 16
   faiss_hnsw_ef256 = 30,    // IndexHNSWFlat M = 32, efConstruction 40, efSearch 256
   faiss_hnsw_ef512 = 31,
   hnswlib_ef256 = 40,  // hnswlib M = 16, ef_construction 200, ef 256
@@ -215,7 +215,9 @@ std::string lib_name(int lib) {
 int build_of(int lib) {
   if (lib >= mann_lsh_p8 && lib < mann_lsh_p8 + knn_bench::kLshSettings) {
     const int setting = lib - mann_lsh_p8;
-    return setting == 5 || setting == 6 ? 15 : 10;  // the bucket settings share one build, the scan ones another
+    if (setting == 5 || setting == 6) return mann_lsh_p8 + 5;  // the scan settings share one build
+    if (setting == 9) return mann_lsh_p8 + 9;                   // more bits per table
+    return mann_lsh_p8;                                          // the other bucket settings share one
   }
   if (lib == faiss_lsh_refine4 || lib == faiss_lsh_refine16) return faiss_lsh_refine4;
   if (lib == faiss_hnsw_ef512) return faiss_hnsw_ef256;
@@ -376,6 +378,8 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
                                  16,
                                  17,
                                  18,
+                                 19,
+                                 20,
                                  faiss_lsh,
                                  faiss_lsh_refine4,
                                  faiss_lsh_refine16,

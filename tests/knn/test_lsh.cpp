@@ -2,6 +2,8 @@
 // build, the probe modes, recall@k against the exact index, and the errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -132,15 +134,16 @@ TEST(LshIndex, ExhaustiveProbesAreExact) {
       if (k > n) continue;
       mann::KnnResult<float> truth, got;
       exact.search(queries, k, truth);
-      for (int mode = 0; mode < 3; ++mode) {
+      for (int mode = 0; mode < 4; ++mode) {
         mann::LshSearchParams sp;
         if (mode == 0) {
           sp.probe = mann::LshProbe::hamming_ball;
           sp.hamming_radius = 5;
         }
-        if (mode == 1) {
+        if (mode == 1 || mode == 3) {
           sp.probe = mann::LshProbe::multi_probe;
           sp.probes_per_table = 32;
+          sp.probe_order = mode == 1 ? mann::LshProbeOrder::expected : mann::LshProbeOrder::query;
         }
         if (mode == 2) {
           sp.probe = mann::LshProbe::hamming_scan;
@@ -172,11 +175,13 @@ TEST(LshIndex, MultiProbeVisitsTheLeastCertainBitsFirst) {
   mann::KnnResult<float> r_ball, r_probe2;
   lsh.set_search_params(ball);
   lsh.search(queries, n, r_ball);
-  lsh.set_search_params(probe);
-  lsh.search(queries, n, r_probe2);
-  // the second bucket probed flips the bit with the smallest |h·q|
+  // the second bucket probed flips the bit with the smallest |h·q|, in either order
   std::vector<std::uint64_t> code(1);
+  for (auto order : {mann::LshProbeOrder::expected, mann::LshProbeOrder::query})
   for (Index j = 0; j < queries.cols(); ++j) {
+    probe.probe_order = order;
+    lsh.set_search_params(probe);
+    lsh.search(queries, n, r_probe2);
     lsh.encode(queries.col(j), code.data());
     const Eigen::VectorXf projection = lsh.hyperplanes() * queries.col(j);
     Index weakest = 0;
@@ -210,6 +215,43 @@ TEST(LshIndex, MultiProbeVisitsTheLeastCertainBitsFirst) {
     }
     EXPECT_TRUE(padding);
   }
+}
+
+TEST(LshIndex, ExpectedProbeSequenceIsTheBruteForceOrder) {
+  // Every subset of the l positions scored by Σ z_i², z_i the half-normal quantile at (i + 1)/(l + 1)
+  // (here by Newton's method on erf, not the library's bisection), sorted: the first P are the
+  // sequence. l = 10 gives 1024 subsets and no ties among the first 200.
+  const Index l = 10, P = 200;
+  std::vector<double> z2(l);
+  for (Index i = 0; i < l; ++i) {
+    const double p = (i + 1.0) / (l + 1.0);
+    double z = 1;
+    for (int it = 0; it < 50; ++it) z -= (std::erf(z / std::sqrt(2.0)) - p) / (std::sqrt(2.0 / M_PI) * std::exp(-z * z / 2));
+    z2[static_cast<std::size_t>(i)] = z * z;
+  }
+  std::vector<std::pair<double, std::uint64_t>> subsets;
+  for (std::uint64_t mask = 0; mask < (std::uint64_t{1} << l); ++mask) {
+    double score = 0;
+    for (Index i = 0; i < l; ++i)
+      if (mask >> i & 1) score += z2[static_cast<std::size_t>(i)];
+    subsets.push_back({score, mask});
+  }
+  std::sort(subsets.begin(), subsets.end());
+  mann::LshSearchParams sp;
+  sp.probes_per_table = P;
+  mann::LshIndex<float> lsh(4, small_params(2, l), sp);
+  const auto& sequence = lsh.probe_sequence();
+  ASSERT_EQ(static_cast<Index>(sequence.size()), P);
+  for (Index n = 0; n < P; ++n) {
+    EXPECT_EQ(sequence[static_cast<std::size_t>(n)], subsets[static_cast<std::size_t>(n)].second) << "probe " << n;
+  }
+  // hand-computed start: {}, {0}, {1}, {0,1}, {2}, {0,2}, {1,2}, {0,1,2}, {3}
+  const std::vector<std::uint64_t> start{0, 1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_TRUE(std::equal(start.begin(), start.end(), sequence.begin()));
+  // the query order keeps no sequence
+  sp.probe_order = mann::LshProbeOrder::query;
+  lsh.set_search_params(sp);
+  EXPECT_TRUE(lsh.probe_sequence().empty());
 }
 
 TEST(LshIndex, ScanSearchEqualsPortableReference) {
@@ -271,6 +313,9 @@ TEST(LshIndex, RecallAboveBoundAgainstExactOnRandomUnitVectors) {
   {
     RecallCase c{"multi_probe", small_params(16, 12), {}, 0.83};
     c.search.probes_per_table = 16;
+    cases.push_back(c);
+    c.name = "multi_probe, query order";
+    c.search.probe_order = mann::LshProbeOrder::query;
     cases.push_back(c);
   }
   {

@@ -29,7 +29,7 @@ struct KnnResult {
 /// One per-thread perturbation of a query's bucket (LSH multi-probe).
 struct LshProbeSet {
   double score;         ///< Σ of squared projections of the flipped bits (Lv et al. 2007)
-  std::uint64_t flips;  ///< bits to flip, in table-code positions
+  std::uint64_t flips;  ///< the flipped positions in margin order (bit i: the i-th least certain bit)
   int last;             ///< largest flipped position in margin order
 };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mann/core/random.hpp"
+#include "mann/knn/huge_pages.hpp"
 #include "mann/knn/index.hpp"
 #include "mann/knn/simd.hpp"
 
@@ -23,6 +24,18 @@ enum class LshProbe {
   multi_probe,   ///< per table, the query's bucket and the next most likely ones (by |h_j · q|)
   hamming_ball,  ///< per table, every bucket within `hamming_radius` bits of the query's
   hamming_scan,  ///< no buckets: the `scan_candidates` codes closest in Hamming distance (popcount scan)
+};
+
+/// How multi_probe orders the perturbations of a table's home bucket (Lv et al. 2007). Both visit
+/// the home bucket, then the bucket of the least certain bit (smallest |h_j · q|), and so on.
+enum class LshProbeOrder {
+  /// One sequence of flip sets for every query and table, ranked by the expected squared margins of
+  /// the sorted bits (the half-normal's quantiles at (i + 1)/(l + 1)), mapped through each table's
+  /// margin order: Lv et al.'s precomputed probing sequence, about 8× cheaper per probe.
+  expected,
+  /// Flip sets ranked by the query's own Σ (h_j · q)² per table (query-directed probing), built with
+  /// a heap per table and query.
+  query,
 };
 
 inline const char* to_string(LshProbe probe) {
@@ -57,6 +70,7 @@ struct LshParams {
 struct LshSearchParams {
   LshProbe probe = LshProbe::multi_probe;
   Index probes_per_table = 16;   ///< multi_probe: buckets visited per table, the query's own included
+  LshProbeOrder probe_order = LshProbeOrder::expected;  ///< multi_probe: how the perturbations are ranked
   Index hamming_radius = 1;      ///< hamming_ball: radius in bits per table
   Index max_candidates = 1024;   ///< > 0: keep only this many bucket candidates, the closest in
                                  ///< Hamming distance over all tables' bits, before re-ranking
@@ -85,11 +99,11 @@ class LshIndex : public KnnIndex<Scalar> {
     const Index max_bits = params.bucket_tables ? 20 : 64;
     check_value(params.bits_per_table >= 1 && params.bits_per_table <= max_bits, where, "params.bits_per_table",
                 params.bits_per_table, params.bucket_tables ? "in [1, 20] with bucket tables" : "in [1, 64]");
-    set_search_params(search);
     tables_ = params.tables;
     bits_ = params.bits_per_table;
     code_bits_ = tables_ * bits_;
     words_ = (code_bits_ + 63) / 64;
+    set_search_params(search);
     // Random unit hyperplanes h_1 … h_{T·l}, one per row.
     Rng rng(params.seed);
     hyperplanes_.resize(code_bits_, dimension);
@@ -121,7 +135,23 @@ class LshIndex : public KnnIndex<Scalar> {
     check_value(knn::hamming_level_compiled(search.simd), where, "search.simd", knn::to_string(search.simd),
                 "a level compiled in");
     search_ = search;
+    probe_sequence_.clear();
+    if (params_.bucket_tables && search_.probe == LshProbe::multi_probe &&
+        search_.probe_order == LshProbeOrder::expected) {
+      std::vector<double> expected(static_cast<std::size_t>(bits_));
+      for (Index i = 0; i < bits_; ++i) {
+        expected[static_cast<std::size_t>(i)] = square(half_normal_quantile((i + 1.0) / (bits_ + 1.0)));
+      }
+      std::vector<LshProbeSet> heap;
+      probe_sequence_.push_back(0);
+      perturbations(expected.data(), search_.probes_per_table, heap,
+                    [&](std::uint64_t positions) { probe_sequence_.push_back(positions); });
+    }
   }
+
+  /// multi_probe with LshProbeOrder::expected: the flip sets visited in every table, in order, as
+  /// masks of margin-order positions (bit i: the i-th least certain bit); the first is the home bucket.
+  const std::vector<std::uint64_t>& probe_sequence() const { return probe_sequence_; }
 
   Index tables() const { return tables_; }
   Index bits_per_table() const { return bits_; }
@@ -293,43 +323,73 @@ class LshIndex : public KnnIndex<Scalar> {
     }
   }
 
-  // Query-directed probing (Lv et al. 2007): the home bucket, then perturbations in increasing
-  // Σ (h_j · q)² over the flipped bits; each subset is generated once by "shift" and "expand".
+  // Multi-probe (Lv et al. 2007): the home bucket, then perturbations in increasing score Σ over the
+  // flipped bits; with LshProbeOrder::query the score is the query's (h_j · q)², else the expected one
+  // (probe_sequence_). Positions count in margin order, mapped to table bits through the sort.
   template <class Visit>
   void multi_probe(const Scalar* margins, std::uint64_t home, KnnWorkspace<Scalar>& ws, Visit& visit) const {
     visit(home);
     if (search_.probes_per_table <= 1) return;
     ws.margin_order.resize(static_cast<std::size_t>(bits_));
-    ws.margin_squares.resize(static_cast<std::size_t>(bits_));
     for (Index i = 0; i < bits_; ++i) ws.margin_order[static_cast<std::size_t>(i)] = static_cast<int>(i);
     std::sort(ws.margin_order.begin(), ws.margin_order.end(), [&](int a, int b) {
       const Scalar ma = std::abs(margins[a]), mb = std::abs(margins[b]);
       return ma < mb || (ma == mb && a < b);
     });
-    for (Index i = 0; i < bits_; ++i) {
-      const double m = static_cast<double>(margins[ws.margin_order[static_cast<std::size_t>(i)]]);
-      ws.margin_squares[static_cast<std::size_t>(i)] = m * m;
+    auto flips = [&](std::uint64_t positions) {
+      std::uint64_t bits = 0;
+      for (; positions != 0; positions &= positions - 1) {
+        bits |= std::uint64_t{1} << ws.margin_order[static_cast<std::size_t>(knn::lowest_set_bit(positions))];
+      }
+      return bits;
+    };
+    if (search_.probe_order == LshProbeOrder::expected) {
+      for (std::size_t n = 1; n < probe_sequence_.size(); ++n) visit(home ^ flips(probe_sequence_[n]));
+      return;
     }
-    auto bit = [&](int position) { return std::uint64_t{1} << ws.margin_order[static_cast<std::size_t>(position)]; };
+    ws.margin_squares.resize(static_cast<std::size_t>(bits_));
+    for (Index i = 0; i < bits_; ++i) {
+      ws.margin_squares[static_cast<std::size_t>(i)] =
+          square(static_cast<double>(margins[ws.margin_order[static_cast<std::size_t>(i)]]));
+    }
+    perturbations(ws.margin_squares.data(), search_.probes_per_table, ws.probe_heap,
+                  [&](std::uint64_t positions) { visit(home ^ flips(positions)); });
+  }
+
+  // The first `count` − 1 non-empty subsets of the positions 0 … l−1 in increasing Σ scores[i]
+  // (scores ascending), each generated once by "shift" and "expand" from {0} (Lv et al. 2007).
+  template <class Emit>
+  void perturbations(const double* scores, Index count, std::vector<LshProbeSet>& heap, Emit&& emit) const {
     auto later = [](const LshProbeSet& a, const LshProbeSet& b) { return a.score > b.score; };
-    auto& heap = ws.probe_heap;
     heap.clear();
-    heap.push_back({ws.margin_squares[0], bit(0), 0});
-    for (Index n = 1; n < search_.probes_per_table && !heap.empty(); ++n) {
+    heap.push_back({scores[0], 1, 0});
+    for (Index n = 1; n < count && !heap.empty(); ++n) {
       std::pop_heap(heap.begin(), heap.end(), later);
       const LshProbeSet set = heap.back();
       heap.pop_back();
-      visit(home ^ set.flips);
+      emit(set.flips);
       const int next = set.last + 1;
       if (next < bits_) {
-        const double add = ws.margin_squares[static_cast<std::size_t>(next)];
-        const double drop = ws.margin_squares[static_cast<std::size_t>(set.last)];
-        heap.push_back({set.score - drop + add, set.flips ^ bit(set.last) ^ bit(next), next});  // shift
+        const std::uint64_t last_bit = std::uint64_t{1} << set.last, next_bit = std::uint64_t{1} << next;
+        const double add = scores[next], drop = scores[set.last];
+        heap.push_back({set.score - drop + add, set.flips ^ last_bit ^ next_bit, next});  // shift
         std::push_heap(heap.begin(), heap.end(), later);
-        heap.push_back({set.score + add, set.flips | bit(next), next});  // expand
+        heap.push_back({set.score + add, set.flips | next_bit, next});  // expand
         std::push_heap(heap.begin(), heap.end(), later);
       }
     }
+  }
+
+  static double square(double x) { return x * x; }
+
+  // z ≥ 0 with P(|N(0, 1)| ≤ z) = p, by bisection (construction only).
+  static double half_normal_quantile(double p) {
+    double lo = 0, hi = 40;
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (std::erf(mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
   }
 
   // Every bucket within `hamming_radius` bits of home, nearer ones first (Gosper's hack per weight).
@@ -449,10 +509,14 @@ class LshIndex : public KnnIndex<Scalar> {
   LshSearchParams search_;
   Index tables_ = 0, bits_ = 0, code_bits_ = 0, words_ = 0, bucket_count_ = 0;
   Mat hyperplanes_;                                 // (T·l) × d
+  std::vector<std::uint64_t> probe_sequence_;       // multi_probe, expected order: flip sets in margin-order positions
   std::vector<std::uint64_t> codes_;                // blocked layout, see knn/simd.hpp (for the scan)
-  std::vector<std::uint64_t> slot_codes_;           // with bucket tables: slot-major copy, for random access
-  std::vector<std::vector<std::int32_t>> buckets_;  // [t · 2^l + bucket] → its slots, unordered
-  std::vector<std::int32_t> positions_;             // [slot · T + t] → position of slot in its bucket of table t
+  // The arrays read at random by a search or a write live in huge pages where the system allows.
+  template <class T>
+  using RandomAccessArray = std::vector<T, knn::HugePageAllocator<T>>;
+  RandomAccessArray<std::uint64_t> slot_codes_;            // with bucket tables: slot-major copy, for random access
+  RandomAccessArray<std::vector<std::int32_t>> buckets_;  // [t · 2^l + bucket] → its slots, unordered
+  RandomAccessArray<std::int32_t> positions_;             // [slot · T + t] → position of slot in its bucket of table t
   Vector<Scalar> projection_;                       // scratch of on_insert
   std::vector<std::uint64_t> code_;                 // scratch of on_insert/on_remove
 };

@@ -91,6 +91,20 @@ inline int popcount64(std::uint64_t x) {
 #endif
 }
 
+/// Position of the lowest set bit of x ≠ 0.
+inline int lowest_set_bit(std::uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctzll(x);
+#else
+  int position = 0;
+  while ((x & 1) == 0) {
+    x >>= 1;
+    ++position;
+  }
+  return position;
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hamming distances over codes in the blocked layout.
 //

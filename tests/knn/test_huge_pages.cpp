@@ -1,0 +1,42 @@
+// Tests for mann/knn/huge_pages.hpp: large arrays are 2 MiB-aligned on Linux and usable; small ones
+// come from operator new; an impossible size throws.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <new>
+#include <numeric>
+#include <vector>
+
+#include "mann/knn/huge_pages.hpp"
+
+namespace {
+
+using Allocator = mann::knn::HugePageAllocator<std::uint64_t>;
+
+TEST(HugePageAllocator, LargeArraysAreAlignedToHugePagesAndUsable) {
+  std::vector<std::uint64_t, Allocator> large(3u << 20);  // 24 MiB
+#if defined(__linux__)
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data()) % Allocator::kHugePageBytes, 0u);
+#endif
+  std::iota(large.begin(), large.end(), std::uint64_t{0});
+  large.resize(large.size() + 12345, 7);  // reallocates and copies
+  EXPECT_EQ(large[0], 0u);
+  EXPECT_EQ(large[(3u << 20) - 1], (3u << 20) - 1);
+  EXPECT_EQ(large.back(), 7u);
+}
+
+TEST(HugePageAllocator, SmallArraysAndRebinding) {
+  std::vector<std::uint64_t, Allocator> small(10, 3);
+  EXPECT_EQ(std::accumulate(small.begin(), small.end(), std::uint64_t{0}), 30u);
+  std::vector<std::vector<int>, mann::knn::HugePageAllocator<std::vector<int>>> nested(300000);  // 7 MiB of headers
+  nested[299999].push_back(5);
+  EXPECT_EQ(nested[299999][0], 5);
+  EXPECT_TRUE(Allocator() == mann::knn::HugePageAllocator<int>());
+}
+
+TEST(HugePageAllocator, ImpossibleSizeThrows) {
+  Allocator allocator;
+  EXPECT_THROW(allocator.allocate(static_cast<std::size_t>(-1) / 4), std::bad_array_new_length);
+}
+
+}  // namespace
