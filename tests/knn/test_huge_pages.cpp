@@ -1,8 +1,9 @@
-// Tests for mann/knn/huge_pages.hpp: large arrays are 2 MiB-aligned on Linux and usable; small ones
-// come from operator new; an impossible size throws.
+// Tests for mann/knn/huge_pages.hpp: large arrays are 2 MiB-aligned on Linux and usable, small ones
+// usable, rebinding works; impossible sizes throw.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <numeric>
 #include <vector>
@@ -28,15 +29,22 @@ TEST(HugePageAllocator, LargeArraysAreAlignedToHugePagesAndUsable) {
 TEST(HugePageAllocator, SmallArraysAndRebinding) {
   std::vector<std::uint64_t, Allocator> small(10, 3);
   EXPECT_EQ(std::accumulate(small.begin(), small.end(), std::uint64_t{0}), 30u);
+  using IntAllocator = std::allocator_traits<Allocator>::rebind_alloc<int>;
+  IntAllocator ints{Allocator()};
+  int* p = ints.allocate(5);
+  for (int i = 0; i < 5; ++i) p[i] = i;
+  EXPECT_EQ(p[4], 4);
+  ints.deallocate(p, 5);
   std::vector<std::vector<int>, mann::knn::HugePageAllocator<std::vector<int>>> nested(300000);  // 7 MiB of headers
   nested[299999].push_back(5);
   EXPECT_EQ(nested[299999][0], 5);
-  EXPECT_TRUE(Allocator() == mann::knn::HugePageAllocator<int>());
 }
 
-TEST(HugePageAllocator, ImpossibleSizeThrows) {
+TEST(HugePageAllocator, ImpossibleSizesThrow) {
   Allocator allocator;
   EXPECT_THROW(allocator.allocate(static_cast<std::size_t>(-1) / 4), std::bad_array_new_length);
+  // n · 8 fits in size_t but not once rounded up to whole huge pages
+  EXPECT_THROW(allocator.allocate(static_cast<std::size_t>(-1) / 8), std::bad_alloc);
 }
 
 }  // namespace

@@ -177,27 +177,52 @@ TEST(LshIndex, MultiProbeVisitsTheLeastCertainBitsFirst) {
   lsh.search(queries, n, r_ball);
   // the second bucket probed flips the bit with the smallest |h·q|, in either order
   std::vector<std::uint64_t> code(1);
-  for (auto order : {mann::LshProbeOrder::expected, mann::LshProbeOrder::query})
-  for (Index j = 0; j < queries.cols(); ++j) {
+  for (auto order : {mann::LshProbeOrder::expected, mann::LshProbeOrder::query}) {
     probe.probe_order = order;
     lsh.set_search_params(probe);
     lsh.search(queries, n, r_probe2);
+    for (Index j = 0; j < queries.cols(); ++j) {
+      lsh.encode(queries.col(j), code.data());
+      const Eigen::VectorXf projection = lsh.hyperplanes() * queries.col(j);
+      Index weakest = 0;
+      for (Index i = 1; i < 6; ++i)
+        if (std::abs(projection(i)) < std::abs(projection(weakest))) weakest = i;
+      std::set<Index> expected;
+      for (Index s = 0; s < n; ++s) {
+        std::vector<std::uint64_t> key_code(1);
+        lsh.slot_code(s, key_code.data());
+        const std::uint64_t diff = key_code[0] ^ code[0];
+        if (diff == 0 || diff == (std::uint64_t{1} << weakest)) expected.insert(s);
+      }
+      std::set<Index> got;
+      for (Index r = 0; r < n; ++r)
+        if (r_probe2.indices(r, j) >= 0) got.insert(r_probe2.indices(r, j));
+      EXPECT_EQ(got, expected) << "query " << j;
+    }
+  }
+  // expected order, 4 probes: flip sets {}, {0}, {1}, {0, 1} of the two least certain bits
+  probe.probe_order = mann::LshProbeOrder::expected;
+  probe.probes_per_table = 4;
+  lsh.set_search_params(probe);
+  lsh.search(queries, n, r_probe2);
+  for (Index j = 0; j < queries.cols(); ++j) {
     lsh.encode(queries.col(j), code.data());
     const Eigen::VectorXf projection = lsh.hyperplanes() * queries.col(j);
-    Index weakest = 0;
-    for (Index i = 1; i < 6; ++i)
-      if (std::abs(projection(i)) < std::abs(projection(weakest))) weakest = i;
+    std::vector<Index> order(6);
+    for (Index i = 0; i < 6; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) { return std::abs(projection(a)) < std::abs(projection(b)); });
+    const std::uint64_t b0 = std::uint64_t{1} << order[0], b1 = std::uint64_t{1} << order[1];
     std::set<Index> expected;
     for (Index s = 0; s < n; ++s) {
       std::vector<std::uint64_t> key_code(1);
       lsh.slot_code(s, key_code.data());
       const std::uint64_t diff = key_code[0] ^ code[0];
-      if (diff == 0 || diff == (std::uint64_t{1} << weakest)) expected.insert(s);
+      if (diff == 0 || diff == b0 || diff == b1 || diff == (b0 | b1)) expected.insert(s);
     }
     std::set<Index> got;
     for (Index r = 0; r < n; ++r)
       if (r_probe2.indices(r, j) >= 0) got.insert(r_probe2.indices(r, j));
-    EXPECT_EQ(got, expected) << "query " << j;
+    EXPECT_EQ(got, expected) << "expected order, query " << j;
   }
   // every valid ball entry is sorted and padded with -1 / -inf
   for (Index j = 0; j < queries.cols(); ++j) {

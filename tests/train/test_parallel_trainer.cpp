@@ -71,23 +71,34 @@ mann::EpisodeBatch<float> random_batch(int T, int B, mann::Rng& rng, int input =
   return e;
 }
 
-TEST(ParallelTrainer, TwoThreadsGiveTheOneThreadGradient) {
-  mann::Rng rng(1);
-  Model a = make_model(rng);
-  Model b = a;
-  auto batch = random_batch(12, 5, rng);  // 5 episodes: uneven shares 2 + 3
-  mann::ParallelTrainer<Model> one(a, 1), two(b, 2);
-  mann::InstanceAccuracy acc_one, acc_two;
-  const float loss_one = one.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_one);
-  const float loss_two = two.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_two);
-  EXPECT_NEAR(loss_one, loss_two, 1e-4f * std::abs(loss_one));
-  auto pa = a.parameters(), pb = b.parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i) {
-    const float scale = pa[i].parameter->grad.cwiseAbs().maxCoeff() + 1e-6f;
-    EXPECT_LT((pa[i].parameter->grad - pb[i].parameter->grad).cwiseAbs().maxCoeff() / scale, 1e-4f) << pa[i].name;
+// 2 threads (shares 2 + 3), 3 threads (two replicas, each refreshed by all three threads) and 4
+// threads on a batch of 3 (one thread idle) give the 1-thread loss and gradient.
+TEST(ParallelTrainer, SeveralThreadsGiveTheOneThreadGradient) {
+  for (const auto& [threads, episodes] : {std::pair{2, 5}, std::pair{3, 5}, std::pair{4, 3}}) {
+    mann::Rng rng(1);
+    Model a = make_model(rng);
+    Model b = a;
+    mann::ParallelTrainer<Model> one(a, 1), several(b, threads);
+    // two batches: the second runs on replicas refreshed from the master again
+    for (int round = 0; round < 2; ++round) {
+      auto batch = random_batch(12, episodes, rng);
+      mann::InstanceAccuracy acc_one, acc_several;
+      const float loss_one = one.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_one);
+      const float loss_several = several.compute_gradients(batch, mann::LabelEncoding::one_hot, &acc_several);
+      EXPECT_NEAR(loss_one, loss_several, 1e-4f * std::abs(loss_one)) << threads << " threads";
+      auto pa = a.parameters(), pb = b.parameters();
+      for (std::size_t i = 0; i < pa.size(); ++i) {
+        const float scale = pa[i].parameter->grad.cwiseAbs().maxCoeff() + 1e-6f;
+        EXPECT_LT((pa[i].parameter->grad - pb[i].parameter->grad).cwiseAbs().maxCoeff() / scale, 1e-4f)
+            << pa[i].name << ", " << threads << " threads";
+      }
+      for (int k = 1; k <= 3; ++k) EXPECT_EQ(acc_one.count(k), acc_several.count(k));
+      EXPECT_EQ(acc_one.count(1), 5 * episodes);  // 5 steps at instance 1
+      // a weight change on the master between batches must reach the replicas
+      for (auto& p : pa) p.parameter->value *= 0.9f;
+      for (auto& p : pb) p.parameter->value *= 0.9f;
+    }
   }
-  for (int k = 1; k <= 3; ++k) EXPECT_EQ(acc_one.count(k), acc_two.count(k));
-  EXPECT_EQ(acc_one.count(1), 25);  // 5 steps × 5 episodes at instance 1
 }
 
 // train_step on 2 threads (gradients summed and RMSProp applied by both threads, each on its slice)

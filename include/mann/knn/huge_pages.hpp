@@ -31,6 +31,7 @@ class HugePageAllocator {
     const std::size_t bytes = n * sizeof(T);
     if (!huge(bytes)) return static_cast<T*>(::operator new(bytes));
 #if defined(__linux__)
+    if (bytes > static_cast<std::size_t>(-1) - kHugePageBytes) throw std::bad_alloc();  // rounding would wrap
     void* p = std::aligned_alloc(kHugePageBytes, rounded(bytes));
     if (p == nullptr) throw std::bad_alloc();
     madvise(p, rounded(bytes), MADV_HUGEPAGE);  // advice only: failure leaves 4 KiB pages

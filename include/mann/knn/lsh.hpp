@@ -1,8 +1,8 @@
 // mann/knn/lsh.hpp: approximate maximum-inner-product search by random-hyperplane LSH (Kaiser et
 // al. 2017, §2 "Efficient nearest neighbor computation"; Charikar 2002). Each key gets a code of
 // `tables` × `bits_per_table` sign bits [h_j · key > 0], packed in 64-bit words. Candidates come
-// either from per-table hash buckets (query-directed multi-probe, Lv et al. 2007, or every bucket
-// within a Hamming ball) or from a popcount scan of all codes for the smallest Hamming distances;
+// either from per-table hash buckets (multi-probe after Lv et al. 2007, or every bucket within a
+// Hamming ball) or from a popcount scan of all codes for the smallest Hamming distances;
 // the candidates are then re-ranked exactly. Keys are inserted, replaced and removed one at a time
 // without any rebuild.
 #pragma once
@@ -29,9 +29,11 @@ enum class LshProbe {
 /// How multi_probe orders the perturbations of a table's home bucket (Lv et al. 2007). Both visit
 /// the home bucket, then the bucket of the least certain bit (smallest |h_j · q|), and so on.
 enum class LshProbeOrder {
-  /// One sequence of flip sets for every query and table, ranked by the expected squared margins of
-  /// the sorted bits (the half-normal's quantiles at (i + 1)/(l + 1)), mapped through each table's
-  /// margin order: Lv et al.'s precomputed probing sequence, about 8× cheaper per probe.
+  /// One sequence of flip sets for every query and table, ranked by Σ z_i² over the flipped sorted
+  /// positions, z_i the half-normal's quantile at (i + 1)/(l + 1) (our stand-in for the expected
+  /// margin of the i-th least certain bit), mapped through each table's margin order. This adapts Lv
+  /// et al.'s precomputed probing sequence (theirs uses E2LSH's expected boundary distances); about
+  /// 8× cheaper per probe than `query`.
   expected,
   /// Flip sets ranked by the query's own Σ (h_j · q)² per table (query-directed probing), built with
   /// a heap per table and query.
@@ -134,19 +136,20 @@ class LshIndex : public KnnIndex<Scalar> {
     check_value(search.scan_candidates >= 1, where, "search.scan_candidates", search.scan_candidates, ">= 1");
     check_value(knn::hamming_level_compiled(search.simd), where, "search.simd", knn::to_string(search.simd),
                 "a level compiled in");
-    search_ = search;
-    probe_sequence_.clear();
-    if (params_.bucket_tables && search_.probe == LshProbe::multi_probe &&
-        search_.probe_order == LshProbeOrder::expected) {
+    std::vector<std::uint64_t> sequence;  // built first, so that a throw leaves the index unchanged
+    if (params_.bucket_tables && search.probe == LshProbe::multi_probe &&
+        search.probe_order == LshProbeOrder::expected) {
       std::vector<double> expected(static_cast<std::size_t>(bits_));
       for (Index i = 0; i < bits_; ++i) {
         expected[static_cast<std::size_t>(i)] = square(half_normal_quantile((i + 1.0) / (bits_ + 1.0)));
       }
       std::vector<LshProbeSet> heap;
-      probe_sequence_.push_back(0);
-      perturbations(expected.data(), search_.probes_per_table, heap,
-                    [&](std::uint64_t positions) { probe_sequence_.push_back(positions); });
+      sequence.push_back(0);
+      perturbations(expected.data(), search.probes_per_table, heap,
+                    [&](std::uint64_t positions) { sequence.push_back(positions); });
     }
+    search_ = search;
+    probe_sequence_.swap(sequence);
   }
 
   /// multi_probe with LshProbeOrder::expected: the flip sets visited in every table, in order, as

@@ -100,12 +100,14 @@ class ParallelTrainer {
       : std::true_type {};
 
   // Forward (+ backward) of each thread's share of the batch, each into its own model's gradients;
-  // replica weights are refreshed from the master by their own threads. Returns the mean loss.
+  // first each thread copies its share and its slice of the master's weights into every replica.
+  // Returns the mean loss.
   Scalar run_shares(const EpisodeBatch<Scalar>& batch, LabelEncoding encoding, InstanceAccuracy* accuracy,
                     bool with_backward) {
     const Index B = batch.batch();
     parts_ = static_cast<int>(std::min<Index>(threads(), B));
-    arrived_.store(0, std::memory_order_relaxed);  // the pool's start publishes it to the workers
+    arrived_.store(0, std::memory_order_relaxed);  // the pool's start publishes these to the workers
+    copy_failed_.store(false, std::memory_order_relaxed);
     auto task = [&](int k) {
       Model& m = k == 0 ? model_ : *replicas_[static_cast<std::size_t>(k - 1)];
       const EpisodeBatch<Scalar>& share = parts_ == 1 ? batch : shares_[static_cast<std::size_t>(k)];
@@ -113,15 +115,18 @@ class ParallelTrainer {
       auto& params = k == 0 ? master_parameters_ : replica_parameters_[static_cast<std::size_t>(k - 1)];
       if (parts_ > 1) {
         // Every thread arrives at the barrier, even after an exception, or the others would wait forever.
+        // If any thread's copies failed, the replicas are incomplete: every thread stops there.
         std::exception_ptr error;
         try {
           copy_share(batch, k);
           refresh_replicas_part(k);
         } catch (...) {
           error = std::current_exception();
+          copy_failed_.store(true, std::memory_order_relaxed);
         }
         wait_for_all();
         if (error) std::rethrow_exception(error);
+        if (copy_failed_.load(std::memory_order_relaxed)) return;  // the failing thread reports it
       }
       for (auto& p : params) p.parameter->grad.setZero();
       losses_[static_cast<std::size_t>(k)] = m.forward(share, ws);
@@ -210,7 +215,8 @@ class ParallelTrainer {
   std::vector<EpisodeBatch<Scalar>> shares_;
   std::vector<Scalar> losses_;
   std::vector<InstanceAccuracy> accuracy_;
-  std::atomic<int> arrived_{0};  // tasks past their copies in the current run (wait_for_all)
+  std::atomic<int> arrived_{0};          // tasks past their copies in the current run (wait_for_all)
+  std::atomic<bool> copy_failed_{false};  // a task's copies threw in the current run
   int parts_ = 1;   // threads used by the last step: min(threads, batch)
   Index batch_ = 1;  // episodes in the last step's batch
 };
