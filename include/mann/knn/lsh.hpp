@@ -32,8 +32,8 @@ enum class LshProbeOrder {
   /// One sequence of flip sets for every query and table, ranked by Σ z_i² over the flipped sorted
   /// positions, z_i the half-normal's quantile at (i + 1)/(l + 1) (our stand-in for the expected
   /// margin of the i-th least certain bit), mapped through each table's margin order. This adapts Lv
-  /// et al.'s precomputed probing sequence (theirs uses E2LSH's expected boundary distances); about
-  /// 8× cheaper per probe than `query`.
+  /// et al.'s precomputed probing sequence (theirs uses E2LSH's expected boundary distances); 7–8×
+  /// cheaper per probe than `query` (docs/knn.md).
   expected,
   /// Flip sets ranked by the query's own Σ (h_j · q)² per table (query-directed probing), built with
   /// a heap per table and query.

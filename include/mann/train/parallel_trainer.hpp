@@ -153,7 +153,7 @@ class ParallelTrainer {
   void refresh_replicas_part(int k) {
     for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
       const auto& value = master_parameters_[i].parameter->value;
-      const Index n = value.size(), begin = n * k / parts_, size = n * (k + 1) / parts_ - begin;
+      const Index begin = part_begin(value.size(), parts_, k), size = part_size(value.size(), parts_, k);
       for (auto& replica : replica_parameters_) {
         replica[i].parameter->value.reshaped().segment(begin, size) = value.reshaped().segment(begin, size);
       }
@@ -172,7 +172,7 @@ class ParallelTrainer {
   void reduce_part(int k) {
     for (std::size_t i = 0; i < master_parameters_.size(); ++i) {
       auto& g = master_parameters_[i].parameter->grad;
-      const Index n = g.size(), begin = n * k / parts_, size = n * (k + 1) / parts_ - begin;
+      const Index begin = part_begin(g.size(), parts_, k), size = part_size(g.size(), parts_, k);
       auto sum = g.reshaped().segment(begin, size);
       sum *= share_weight(batch_, 0);
       for (int r = 1; r < parts_; ++r) {
@@ -183,17 +183,19 @@ class ParallelTrainer {
   }
 
   Scalar share_weight(Index B, int k) const {
-    return static_cast<Scalar>(share_size(B, parts_, k)) / static_cast<Scalar>(B);
+    return static_cast<Scalar>(part_size(B, parts_, k)) / static_cast<Scalar>(B);
   }
 
-  static Index share_begin(Index B, int parts, int k) { return B * k / parts; }
-  static Index share_size(Index B, int parts, int k) { return share_begin(B, parts, k + 1) - share_begin(B, parts, k); }
+  // Part k of `parts` near-equal contiguous parts of n items: the episodes of a share, the elements of
+  // a parameter slice (RmsProp::step_part slices the same way).
+  static Index part_begin(Index n, int parts, int k) { return n * k / parts; }
+  static Index part_size(Index n, int parts, int k) { return part_begin(n, parts, k + 1) - part_begin(n, parts, k); }
 
   // Share k of parts_: a copy of its columns of the batch, made by thread k.
   void copy_share(const EpisodeBatch<Scalar>& batch, int k) {
     const Index T = batch.length(), B = batch.batch();
     auto& share = shares_[static_cast<std::size_t>(k)];
-    const Index begin = share_begin(B, parts_, k), size = share_size(B, parts_, k);
+    const Index begin = part_begin(B, parts_, k), size = part_size(B, parts_, k);
     if (share.length() != T || share.batch() != size || share.input_size() != batch.input_size() ||
         share.label_size() != batch.label_size()) {
       share.resize(T, size, batch.input_size(), batch.label_size());
