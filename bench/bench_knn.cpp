@@ -179,7 +179,8 @@ mann::LshIndex<float>& lsh_index(knn_bench::Dataset& data, int setting) {
   const bool same_build = cache.index && cache.kind == data.kind && cache.n == data.n && cache.d == data.d &&
                           cache.index->params().tables == preset.params.tables &&
                           cache.index->params().bits_per_table == preset.params.bits_per_table &&
-                          cache.index->params().bucket_tables == preset.params.bucket_tables;
+                          cache.index->params().bucket_tables == preset.params.bucket_tables &&
+                          cache.index->params().sketch_bits == preset.params.sketch_bits;
   if (!same_build) {
     cache.index.reset();
     cache.index = std::make_unique<mann::LshIndex<float>>(data.d, preset.params, preset.search);

@@ -199,6 +199,11 @@ inline LshSetting lsh_setting(int id, Index n) {
       s.search.probes_per_table = 48;
       s.search.probe_order = mann::LshProbeOrder::query;
       break;
+    case 11:  // setting 3 ranking every candidate by its full code (no sketch in the buckets)
+      s.name = "multi_probe T16 P48 cap1024 no sketch";
+      s.params.sketch_bits = 0;
+      s.search.probes_per_table = 48;
+      break;
     case 4:
       s.name = "hamming_ball T16 r1 cap1024";
       s.search.probe = mann::LshProbe::hamming_ball;
@@ -217,6 +222,6 @@ inline LshSetting lsh_setting(int id, Index n) {
   return s;
 }
 
-constexpr int kLshSettings = 11;
+constexpr int kLshSettings = 12;
 
 }  // namespace knn_bench

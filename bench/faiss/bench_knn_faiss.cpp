@@ -173,7 +173,7 @@ struct Hnswlib : Searcher {
 enum Lib : int {
   mann_exact = 0,
   faiss_flat = 1,
-  mann_lsh_p8 = 10,         // mann LSH settings 0 … 10 of bench_knn_data.hpp are 10 … 20
+  mann_lsh_p8 = 10,         // mann LSH settings 0 … 11 of bench_knn_data.hpp are 10 … 21
   faiss_lsh = 25,           // IndexLSH, 256 bits, ranked by Hamming distance only
   faiss_lsh_refine4 = 26,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
   faiss_lsh_refine16 = 27,  // k_factor 16
@@ -217,6 +217,7 @@ int build_of(int lib) {
     const int setting = lib - mann_lsh_p8;
     if (setting == 5 || setting == 6) return mann_lsh_p8 + 5;  // the scan settings share one build
     if (setting == 9) return mann_lsh_p8 + 9;                   // more bits per table
+    if (setting == 11) return mann_lsh_p8 + 11;                 // no sketch
     return mann_lsh_p8;                                          // the other bucket settings share one
   }
   if (lib == faiss_lsh_refine4 || lib == faiss_lsh_refine16) return faiss_lsh_refine4;
@@ -380,6 +381,7 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
                                  18,
                                  19,
                                  20,
+                                 21,
                                  faiss_lsh,
                                  faiss_lsh_refine4,
                                  faiss_lsh_refine16,

@@ -47,4 +47,17 @@ TEST(HugePageAllocator, ImpossibleSizesThrow) {
   EXPECT_THROW(allocator.allocate(static_cast<std::size_t>(-1) / 8), std::bad_alloc);
 }
 
+TEST(AdviseHugePages, LeavesTheContentsAsTheyWere) {
+  // a large buffer not aligned to huge pages, already written, and a small one: advice only
+  std::vector<std::uint64_t> large((5u << 20) / 8 + 3);
+  std::iota(large.begin(), large.end(), std::uint64_t{1});
+  mann::knn::advise_huge_pages(large.data() + 1, (large.size() - 1) * 8);
+  for (std::size_t i = 0; i < large.size(); i += 4099) ASSERT_EQ(large[i], i + 1);
+  EXPECT_EQ(large.back(), large.size());
+  std::vector<std::uint64_t> small(100, 5);
+  mann::knn::advise_huge_pages(small.data(), small.size() * 8);
+  mann::knn::advise_huge_pages(nullptr, 0);
+  EXPECT_EQ(small[99], 5u);
+}
+
 }  // namespace

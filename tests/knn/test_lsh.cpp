@@ -37,6 +37,9 @@ void expect_buckets_consistent(const mann::LshIndex<float>& index) {
       index.slot_code(s, code.data());
       index.encode(index.key(s), fresh.data());
       ASSERT_EQ(code, fresh) << "slot " << s;
+      if (t == 0) {
+        ASSERT_EQ(index.slot_sketch(s), index.sketch(index.key(s))) << "slot " << s;
+      }
       ++expected[index.table_code(code.data(), t)];
     }
     Index total = 0;
@@ -398,6 +401,107 @@ TEST(LshIndex, RecallOnClusteredKeysWithCandidateCap) {
   EXPECT_LE(fraction, 0.05);
 }
 
+// The whole candidate pipeline by brute force: the slots sharing a bucket with the query in some
+// table (hamming_ball of radius 0); if more than max_candidates, the max(max_candidates,
+// sketch_candidates) closest by sketch distance, then the max_candidates closest by full-code
+// distance (ties by smaller slot id each time); then the exact top-k of those.
+TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByFullCode) {
+  mann::Rng rng(12);
+  const Index d = 12, n = 240, k = 4;
+  const mann::MatrixF keys = knn_test::integer_matrix<float>(d, n, 2, rng);  // integer scores: ties
+  const mann::MatrixF queries = knn_test::integer_matrix<float>(d, 6, 2, rng);
+  for (Index sketch_bits : {0, 13, 64}) {
+    mann::LshParams params = small_params(3, 3);
+    params.sketch_bits = sketch_bits;
+    mann::LshIndex<float> lsh(d, params);
+    lsh.add(keys);
+    ASSERT_EQ(lsh.sketch_bits(), sketch_bits);
+    std::vector<std::uint64_t> code(static_cast<std::size_t>(lsh.code_words())), qcode(code.size());
+    for (Index cap : {0, 5, 20}) {
+      for (Index sketch_candidates : {0, 5, 30, 1000}) {
+        mann::LshSearchParams sp;
+        sp.probe = mann::LshProbe::hamming_ball;
+        sp.hamming_radius = 0;
+        sp.max_candidates = cap;
+        sp.sketch_candidates = sketch_candidates;
+        lsh.set_search_params(sp);
+        mann::KnnResult<float> got;
+        lsh.search(queries, k, got);
+        for (Index j = 0; j < queries.cols(); ++j) {
+          lsh.encode(queries.col(j), qcode.data());
+          const std::uint64_t qsketch = lsh.sketch(queries.col(j));
+          std::vector<Index> candidates;
+          for (Index s = 0; s < n; ++s) {
+            lsh.slot_code(s, code.data());
+            for (Index t = 0; t < lsh.tables(); ++t) {
+              if (lsh.table_code(code.data(), t) == lsh.table_code(qcode.data(), t)) {
+                candidates.push_back(s);
+                break;
+              }
+            }
+          }
+          auto keep_closest = [&](std::size_t keep, auto distance) {
+            if (candidates.size() <= keep) return;
+            std::sort(candidates.begin(), candidates.end(), [&](Index a, Index b) {
+              const int da = distance(a), db = distance(b);
+              return da < db || (da == db && a < b);
+            });
+            candidates.resize(keep);
+          };
+          const auto capped = static_cast<std::size_t>(cap);
+          if (cap > 0 && candidates.size() > capped) {
+            if (sketch_bits > 0) {
+              keep_closest(std::max(capped, static_cast<std::size_t>(sketch_candidates)), [&](Index s) {
+                return mann::knn::popcount64(lsh.sketch(keys.col(s)) ^ qsketch);
+              });
+            }
+            keep_closest(capped, [&](Index s) {
+              lsh.slot_code(s, code.data());
+              int distance = 0;
+              for (std::size_t w = 0; w < code.size(); ++w) distance += mann::knn::popcount64(code[w] ^ qcode[w]);
+              return distance;
+            });
+          }
+          std::sort(candidates.begin(), candidates.end(), [&](Index a, Index b) {
+            const float sa = keys.col(a).dot(queries.col(j)), sb = keys.col(b).dot(queries.col(j));
+            return sa > sb || (sa == sb && a < b);
+          });
+          for (Index r = 0; r < k; ++r) {
+            const Index expected = r < static_cast<Index>(candidates.size()) ? candidates[static_cast<std::size_t>(r)] : -1;
+            ASSERT_EQ(got.indices(r, j), expected) << "sketch " << sketch_bits << " cap " << cap << " sketch_candidates "
+                                                   << sketch_candidates << " query " << j << " rank " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(LshIndex, SketchBitsAreTheSketchHyperplanesSigns) {
+  mann::Rng rng(13);
+  for (Index bits : {0, 1, 13, 64}) {
+    mann::LshParams params = small_params(2, 4);
+    params.sketch_bits = bits;
+    mann::LshIndex<float> lsh(7, params);
+    ASSERT_EQ(lsh.hyperplanes().rows(), 8 + bits);
+    const mann::MatrixF keys = knn_test::unit_columns<float>(7, 20, rng);
+    lsh.add(keys);
+    for (Index s = 0; s < 20; ++s) {
+      std::uint64_t expected = 0;
+      for (Index i = 0; i < bits; ++i) {
+        if (lsh.hyperplanes().row(8 + i).dot(keys.col(s)) > 0) expected |= std::uint64_t{1} << i;
+      }
+      EXPECT_EQ(lsh.sketch(keys.col(s)), expected);
+      EXPECT_EQ(lsh.slot_sketch(s), expected);
+    }
+  }
+  // the code's hyperplanes do not depend on the sketch: same seed, same codes
+  mann::LshParams with = small_params(3, 5), without = with;
+  without.sketch_bits = 0;
+  EXPECT_EQ(mann::LshIndex<float>(6, with).hyperplanes().topRows(15),
+            mann::LshIndex<float>(6, without).hyperplanes());
+}
+
 TEST(LshIndex, ErrorsAtTheApiBoundary) {
   mann::Rng rng(8);
   EXPECT_THROW(mann::LshIndex<float>(0), mann::ValueError);
@@ -431,6 +535,14 @@ TEST(LshIndex, ErrorsAtTheApiBoundary) {
   mann::LshSearchParams zero;
   zero.probes_per_table = 0;
   EXPECT_THROW(lsh.set_search_params(zero), mann::ValueError);
+  mann::LshSearchParams negative;
+  negative.sketch_candidates = -1;
+  EXPECT_THROW(lsh.set_search_params(negative), mann::ValueError);
+  mann::LshParams sketchy = small_params(2, 8);
+  sketchy.sketch_bits = 65;
+  EXPECT_THROW(mann::LshIndex<float>(4, sketchy), mann::ValueError);
+  sketchy.sketch_bits = -1;
+  EXPECT_THROW(mann::LshIndex<float>(4, sketchy), mann::ValueError);
   expect_buckets_consistent(lsh);  // nothing half-done
 }
 

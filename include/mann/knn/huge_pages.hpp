@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -69,5 +70,24 @@ class HugePageAllocator {
   }
   static std::size_t rounded(std::size_t bytes) { return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes; }
 };
+
+/// Advises the whole 2 MiB pages inside [p, p + bytes) as transparent huge pages, and asks Linux
+/// (≥ 6.1) to collapse the ones already populated into huge pages now (MADV_COLLAPSE). For storage
+/// that another allocator owns (an Eigen matrix's). Advice only: errors are ignored.
+inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__)
+  constexpr std::uintptr_t huge = HugePageAllocator<char>::kHugePageBytes;
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t begin = (address + huge - 1) / huge * huge, end = (address + bytes) / huge * huge;
+  if (bytes < huge || end <= begin) return;
+  void* const first = reinterpret_cast<void*>(begin);
+  madvise(first, end - begin, MADV_HUGEPAGE);
+  constexpr int collapse = 25;  // MADV_COLLAPSE (Linux 6.1), not yet in every libc's headers
+  madvise(first, end - begin, collapse);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
 
 }  // namespace mann::knn

@@ -11,6 +11,7 @@
 
 #include "mann/core/error.hpp"
 #include "mann/core/types.hpp"
+#include "mann/knn/huge_pages.hpp"
 #include "mann/knn/topk.hpp"
 
 namespace mann {
@@ -57,13 +58,13 @@ struct KnnWorkspace {
   std::vector<std::uint64_t> query_codes;  ///< packed codes of the queries
   std::vector<std::uint64_t> seen;         ///< bit set of the slots already candidates
   std::vector<Index> candidates;
-  std::vector<std::uint32_t> distances;
-  std::vector<std::uint32_t> histogram;  ///< Hamming distance → count
+  std::vector<std::uint32_t> distances;    ///< Hamming distances of the candidates
+  std::vector<std::uint32_t> histogram;  ///< Hamming distance → count (four interleaved)
   std::vector<Index> ties;
   std::vector<std::int32_t> agreements;
   std::vector<TopKSelector<std::int32_t>> code_selectors;
   std::vector<LshProbeSet> probe_heap;
-  std::vector<const std::vector<std::int32_t>*> probe_buckets;  ///< buckets to visit, all tables
+  std::vector<std::size_t> probe_buckets;  ///< buckets to visit, all tables (t · 2^l + bucket)
   std::vector<int> margin_order;
   std::vector<double> margin_squares;
   /// Statistics of the last search: candidates scored exactly, summed over the batch.
@@ -109,6 +110,8 @@ class KnnIndex {
   void reserve(Index slots) {
     if (slots > keys_.cols()) {
       keys_.conservativeResize(Eigen::NoChange, slots);
+      // NOTE: searches read keys at random (LSH re-ranking): huge pages spare a TLB miss per key.
+      knn::advise_huge_pages(keys_.data(), static_cast<std::size_t>(keys_.size()) * sizeof(Scalar));
       keys_.rightCols(slots - slots_).setZero();
     }
     active_.reserve(static_cast<std::size_t>(slots));

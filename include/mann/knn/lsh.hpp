@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mann/core/random.hpp"
+#include "mann/knn/bucket_arena.hpp"
 #include "mann/knn/huge_pages.hpp"
 #include "mann/knn/index.hpp"
 #include "mann/knn/simd.hpp"
@@ -56,6 +57,12 @@ struct LshParams {
   Index tables = 16;          ///< number of hash tables
   Index bits_per_table = 14;  ///< l: sign bits per table (≤ 20 with bucket tables, else ≤ 64)
   bool bucket_tables = true;  ///< keep per-table buckets (needed by multi_probe and hamming_ball)
+  /// With bucket tables, 0 … 64: bits of a second sign code, the sketch (own hyperplanes), stored in
+  /// every bucket entry beside the slot. A search then ranks its candidates by the sketch as it reads
+  /// the buckets, and reads full codes at random only for the `sketch_candidates` closest.
+  /// 0: every candidate is ranked by its full code. Bucket entries are 12 bytes either way; without
+  /// bucket tables there is no sketch.
+  Index sketch_bits = 64;
   std::uint64_t seed = 1;     ///< seed of the random hyperplanes
 
   /// Defaults for about `keys` keys: 16 tables of about log2(keys / 16) bits (clamped to 4 … 20),
@@ -76,6 +83,10 @@ struct LshSearchParams {
   Index hamming_radius = 1;      ///< hamming_ball: radius in bits per table
   Index max_candidates = 1024;   ///< > 0: keep only this many bucket candidates, the closest in
                                  ///< Hamming distance over all tables' bits, before re-ranking
+  /// With a sketch (LshParams::sketch_bits > 0) and max_candidates > 0: the candidates closest in
+  /// sketch distance that go on to the full-code ranking; ≤ max_candidates: the sketch alone keeps
+  /// max_candidates (no full code is read).
+  Index sketch_candidates = 3072;
   Index scan_candidates = 1024;  ///< hamming_scan: candidates kept for exact re-ranking
   /// Popcount kernel; every compiled level gives the same result.
   knn::SimdLevel simd = knn::hamming_simd_level();
@@ -92,7 +103,8 @@ class LshIndex : public KnnIndex<Scalar> {
   using typename Base::Mat;
 
   /// \throws ValueError for dimension < 1, tables outside [1, 64], bits_per_table outside [1, 20]
-  /// (bucket tables: 2^l buckets per table) or [1, 64] (no bucket tables), or invalid search
+  /// (bucket tables: 2^l buckets per table) or [1, 64] (no bucket tables), sketch_bits outside
+  /// [0, 64], or invalid search
   /// parameters (without bucket tables the probe must be hamming_scan).
   LshIndex(Index dimension, LshParams params = {}, LshSearchParams search = {})
       : Base(check_dimension(dimension)), params_(params) {
@@ -101,23 +113,26 @@ class LshIndex : public KnnIndex<Scalar> {
     const Index max_bits = params.bucket_tables ? 20 : 64;
     check_value(params.bits_per_table >= 1 && params.bits_per_table <= max_bits, where, "params.bits_per_table",
                 params.bits_per_table, params.bucket_tables ? "in [1, 20] with bucket tables" : "in [1, 64]");
+    check_value(params.sketch_bits >= 0 && params.sketch_bits <= 64, where, "params.sketch_bits", params.sketch_bits,
+                "in [0, 64]");
     tables_ = params.tables;
     bits_ = params.bits_per_table;
     code_bits_ = tables_ * bits_;
+    sketch_bits_ = params.bucket_tables ? params.sketch_bits : 0;
     words_ = (code_bits_ + 63) / 64;
     set_search_params(search);
-    // Random unit hyperplanes h_1 … h_{T·l}, one per row.
+    // Random unit hyperplanes h_1 … h_{T·l}, then the sketch's, one per row.
     Rng rng(params.seed);
-    hyperplanes_.resize(code_bits_, dimension);
-    for (Index r = 0; r < code_bits_; ++r) {
+    hyperplanes_.resize(code_bits_ + sketch_bits_, dimension);
+    for (Index r = 0; r < hyperplanes_.rows(); ++r) {
       for (Index c = 0; c < dimension; ++c) hyperplanes_(r, c) = static_cast<Scalar>(rng.normal());
       hyperplanes_.row(r).normalize();
     }
     if (params.bucket_tables) {
       bucket_count_ = Index{1} << bits_;
-      buckets_.resize(static_cast<std::size_t>(tables_ * bucket_count_));
+      buckets_ = knn::BucketArena<BucketEntry>(static_cast<std::size_t>(tables_ * bucket_count_));
     }
-    projection_.resize(code_bits_);
+    projection_.resize(code_bits_ + sketch_bits_);
     code_.resize(static_cast<std::size_t>(words_));
   }
 
@@ -134,6 +149,7 @@ class LshIndex : public KnnIndex<Scalar> {
     check_value(search.hamming_radius >= 0, where, "search.hamming_radius", search.hamming_radius, ">= 0");
     check_value(search.max_candidates >= 0, where, "search.max_candidates", search.max_candidates, ">= 0");
     check_value(search.scan_candidates >= 1, where, "search.scan_candidates", search.scan_candidates, ">= 1");
+    check_value(search.sketch_candidates >= 0, where, "search.sketch_candidates", search.sketch_candidates, ">= 0");
     check_value(knn::hamming_level_compiled(search.simd), where, "search.simd", knn::to_string(search.simd),
                 "a level compiled in");
     std::vector<std::uint64_t> sequence;  // built first, so that a throw leaves the index unchanged
@@ -161,7 +177,8 @@ class LshIndex : public KnnIndex<Scalar> {
   /// Bits and 64-bit words of a whole code (all tables).
   Index code_bits() const { return code_bits_; }
   Index code_words() const { return words_; }
-  /// The hyperplanes, (tables · bits_per_table) × d, unit rows.
+  Index sketch_bits() const { return sketch_bits_; }
+  /// The hyperplanes, (tables · bits_per_table + sketch_bits) × d, unit rows: the code's, then the sketch's.
   const Mat& hyperplanes() const { return hyperplanes_; }
 
   /// Writes the stored code of `slot` (code_words() words) to `out`.
@@ -175,6 +192,18 @@ class LshIndex : public KnnIndex<Scalar> {
     pack(projection.data(), out);
   }
 
+  /// The sketch of any vector v (d × 1): bit i is [h_{T·l+i} · v > 0]; 0 without a sketch.
+  std::uint64_t sketch(const ConstRef& v) const {
+    const Vector<Scalar> projection = hyperplanes_ * v.col(0);
+    return pack_sketch(projection.data() + code_bits_);
+  }
+
+  /// The sketch stored with `slot` in every bucket holding it (for tests); the slot must be active.
+  std::uint64_t slot_sketch(Index slot) const {
+    const std::size_t bucket = table_code(slot_codes_.data() + slot * words_, 0);
+    return buckets_.at(bucket, static_cast<std::size_t>(positions_[link(slot, 0)])).sketch();
+  }
+
   /// Bits [t·l, t·l + l) of a code: the code's bucket in table t.
   std::uint64_t table_code(const std::uint64_t* code, Index t) const {
     const Index start = t * bits_;
@@ -186,13 +215,14 @@ class LshIndex : public KnnIndex<Scalar> {
 
   /// Number of active slots in bucket `bucket` of table `t` (for tests and tuning).
   Index bucket_size(Index t, std::uint64_t bucket) const {
-    return static_cast<Index>(buckets_[static_cast<std::size_t>(t * bucket_count_) + bucket].size());
+    return static_cast<Index>(buckets_.size(static_cast<std::size_t>(t * bucket_count_) + bucket));
   }
 
  protected:
   void do_search(const ConstRef& queries, Index k, KnnResult<Scalar>& result, KnnWorkspace<Scalar>& ws) const override {
     const Index batch = queries.cols();
-    if (ws.projections.rows() != code_bits_ || ws.projections.cols() < batch) ws.projections.resize(code_bits_, batch);
+    const Index rows = hyperplanes_.rows();
+    if (ws.projections.rows() != rows || ws.projections.cols() < batch) ws.projections.resize(rows, batch);
     auto projections = ws.projections.leftCols(batch);
     projections.noalias() = hyperplanes_ * queries;
     ws.query_codes.resize(static_cast<std::size_t>(words_ * batch));
@@ -213,7 +243,7 @@ class LshIndex : public KnnIndex<Scalar> {
       const std::uint64_t* code = query_code(ws, j);
       for (Index t = 0; t < tables_; ++t) {
         const std::uint64_t home = table_code(code, t);
-        const std::vector<std::int32_t>* table = buckets_.data() + t * bucket_count_;
+        const auto table = static_cast<std::size_t>(t * bucket_count_);
         auto add = [&](std::uint64_t bucket) { ws.probe_buckets.push_back(table + bucket); };
         if (search_.probe == LshProbe::multi_probe) {
           multi_probe(projections.col(j).data() + t * bits_, home, ws, add);
@@ -221,28 +251,23 @@ class LshIndex : public KnnIndex<Scalar> {
           hamming_ball(home, add);
         }
       }
-      // 2. their slots, each once. NOTE: bucket headers and contents are scattered over memory;
-      // prefetching them a few buckets ahead overlaps the cache misses.
-      ws.candidates.clear();
-      const std::size_t probes = ws.probe_buckets.size();
-      constexpr std::size_t header_ahead = 16, data_ahead = 8;
-      for (std::size_t i = 0; i < probes; ++i) {
-        if (i + header_ahead < probes) prefetch(ws.probe_buckets[i + header_ahead]);
-        if (i + data_ahead < probes) prefetch(ws.probe_buckets[i + data_ahead]->data());
-        for (const std::int32_t s : *ws.probe_buckets[i]) {
-          std::uint64_t& word = seen[static_cast<std::uint32_t>(s) / 64];
-          const std::uint64_t bit = std::uint64_t{1} << (static_cast<std::uint32_t>(s) % 64);
-          if ((word & bit) == 0) {
-            word |= bit;
-            ws.candidates.push_back(s);
-          }
+      // 2. their slots, each once, with their sketch distances
+      const std::uint64_t sketch = sketch_bits_ > 0 ? pack_sketch(projections.col(j).data() + code_bits_) : 0;
+      // NOTE: ws.candidates only grows (resizing it would zero-fill); n counts the valid ones
+      std::size_t n = gather(sketch, seen, ws);
+      // 3. the closest in Hamming distance: by sketch, then by full code
+      const auto cap = static_cast<std::size_t>(search_.max_candidates);
+      if (cap > 0 && n > cap) {
+        if (sketch_bits_ > 0) {
+          const std::size_t by_sketch = std::max(cap, static_cast<std::size_t>(search_.sketch_candidates));
+          if (n > by_sketch) n = keep_closest(ws, n, by_sketch, static_cast<std::size_t>(sketch_bits_));
+        }
+        if (n > cap) {
+          code_distances(code, ws, n);
+          n = keep_closest(ws, n, cap, static_cast<std::size_t>(code_bits_));
         }
       }
-      for (const Index s : ws.candidates) seen[s / 64] = 0;  // leave the bit set clear for the next query
-      if (search_.max_candidates > 0 && static_cast<Index>(ws.candidates.size()) > search_.max_candidates) {
-        closest_codes(code, ws);
-      }
-      rerank(queries, j, k, result, ws);
+      rerank(queries, j, k, n, result, ws);
     }
   }
 
@@ -268,10 +293,10 @@ class LshIndex : public KnnIndex<Scalar> {
     for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = code_[static_cast<std::size_t>(w)];
     if (!params_.bucket_tables) return;
     std::copy(code_.begin(), code_.end(), slot_codes_.begin() + slot * words_);
+    const BucketEntry entry = BucketEntry::make(static_cast<std::int32_t>(slot), pack_sketch(projection_.data() + code_bits_));
     for (Index t = 0; t < tables_; ++t) {
-      auto& bucket = buckets_[static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t)];
-      positions_[link(slot, t)] = static_cast<std::int32_t>(bucket.size());
-      bucket.push_back(static_cast<std::int32_t>(slot));
+      const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
+      positions_[link(slot, t)] = static_cast<std::int32_t>(buckets_.push_back(bucket, entry));
     }
   }
 
@@ -281,12 +306,12 @@ class LshIndex : public KnnIndex<Scalar> {
     if (!params_.bucket_tables) return;
     std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
     for (Index t = 0; t < tables_; ++t) {  // swap with the bucket's last entry, then drop it
-      auto& bucket = buckets_[static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t)];
+      const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
       const std::int32_t position = positions_[link(slot, t)];
-      const std::int32_t moved = bucket.back();
-      bucket[static_cast<std::size_t>(position)] = moved;
-      positions_[link(moved, t)] = position;
-      bucket.pop_back();
+      const BucketEntry moved = buckets_.back(bucket);
+      buckets_.at(bucket, static_cast<std::size_t>(position)) = moved;
+      positions_[link(moved.slot, t)] = position;
+      buckets_.pop_back(bucket);
       positions_[link(slot, t)] = -1;
     }
   }
@@ -317,6 +342,15 @@ class LshIndex : public KnnIndex<Scalar> {
     return static_cast<std::size_t>(slot) * static_cast<std::size_t>(tables_) + static_cast<std::size_t>(t);
   }
   std::uint64_t* query_code(KnnWorkspace<Scalar>& ws, Index j) const { return ws.query_codes.data() + j * words_; }
+
+  // Bit i of the sketch is [projection of sketch hyperplane i > 0].
+  std::uint64_t pack_sketch(const Scalar* projection) const {
+    std::uint64_t sketch = 0;
+    for (Index i = 0; i < sketch_bits_; ++i) {
+      if (projection[i] > Scalar(0)) sketch |= std::uint64_t{1} << i;
+    }
+    return sketch;
+  }
 
   // Bit j of the code is [projection_j > 0].
   void pack(const Scalar* projection, std::uint64_t* out) const {
@@ -412,14 +446,46 @@ class LshIndex : public KnnIndex<Scalar> {
     }
   }
 
-  // Keeps the max_candidates candidates closest to the query in Hamming distance over all bits,
-  // ties by smaller slot id. Distances are small integers: a histogram finds the cut-off distance,
-  // and only the candidates at exactly that distance need ordering (by slot id).
-  void closest_codes(const std::uint64_t* code, KnnWorkspace<Scalar>& ws) const {
-    const std::size_t n = ws.candidates.size(), words = static_cast<std::size_t>(words_);
-    const auto keep = static_cast<std::size_t>(search_.max_candidates);
-    ws.distances.resize(n);
-    ws.histogram.assign(static_cast<std::size_t>(code_bits_) + 1, 0);
+  // Writes the slots of the buckets in ws.probe_buckets to ws.candidates, each once, and their
+  // sketch distances to ws.distances; returns their number. NOTE: the headers and contents of the buckets are
+  // scattered over memory; they are prefetched a few buckets ahead, every cache line of a content.
+  // The loop has no branch on the data: a slot already seen is written and then overwritten.
+  std::size_t gather(std::uint64_t sketch, std::uint64_t* seen, KnnWorkspace<Scalar>& ws) const {
+    const std::size_t probes = ws.probe_buckets.size();
+    constexpr std::size_t header_ahead = 16, data_ahead = 8;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < probes; ++i) {
+      if (i + header_ahead < probes) prefetch(buckets_.header(ws.probe_buckets[i + header_ahead]));
+      if (i + data_ahead < probes) {
+        const std::size_t ahead = ws.probe_buckets[i + data_ahead];
+        const char* line = reinterpret_cast<const char*>(buckets_.data(ahead));
+        const char* end = reinterpret_cast<const char*>(buckets_.data(ahead) + buckets_.size(ahead));
+        for (; line < end; line += 64) prefetch(line);
+      }
+      const std::size_t bucket = ws.probe_buckets[i], size = buckets_.size(bucket);
+      const BucketEntry* entries = buckets_.data(bucket);
+      if (ws.candidates.size() < n + size) {  // grows to the largest count, then never again
+        ws.candidates.resize(2 * (n + size));
+        ws.distances.resize(2 * (n + size));
+      }
+      Index* candidates = ws.candidates.data();
+      std::uint32_t* distances = ws.distances.data();
+      for (const BucketEntry* e = entries; e != entries + size; ++e) {
+        const auto s = static_cast<std::uint32_t>(e->slot);
+        const std::uint64_t word = seen[s / 64], bit = std::uint64_t{1} << (s % 64);
+        seen[s / 64] = word | bit;
+        candidates[n] = e->slot;
+        distances[n] = static_cast<std::uint32_t>(knn::popcount64(e->sketch() ^ sketch));
+        n += (word & bit) == 0;
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) seen[ws.candidates[i] / 64] = 0;  // clear for the next query
+    return n;
+  }
+
+  // The first n candidates' Hamming distances to the query's code over all bits, to ws.distances.
+  void code_distances(const std::uint64_t* code, KnnWorkspace<Scalar>& ws, std::size_t n) const {
+    const std::size_t words = static_cast<std::size_t>(words_);
     constexpr std::size_t ahead = 32;
     for (std::size_t i = 0; i < n; ++i) {
       if (i + ahead < n) prefetch(slot_codes_.data() + static_cast<std::size_t>(ws.candidates[i + ahead]) * words);
@@ -427,33 +493,56 @@ class LshIndex : public KnnIndex<Scalar> {
       std::uint32_t distance = 0;
       for (std::size_t w = 0; w < words; ++w) distance += static_cast<std::uint32_t>(knn::popcount64(c[w] ^ code[w]));
       ws.distances[i] = distance;
-      ++ws.histogram[distance];
     }
-    std::uint32_t cutoff = 0;
-    std::size_t below = 0;  // candidates closer than the cut-off
-    while (below + ws.histogram[cutoff] < keep) below += ws.histogram[cutoff++];
-    std::size_t kept = 0;
-    ws.ties.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (ws.distances[i] < cutoff) {
-        ws.candidates[kept++] = ws.candidates[i];
-      } else if (ws.distances[i] == cutoff) {
-        ws.ties.push_back(ws.candidates[i]);
-      }
-    }
-    const std::size_t from_ties = keep - below;
-    std::nth_element(ws.ties.begin(), ws.ties.begin() + static_cast<std::ptrdiff_t>(from_ties - 1), ws.ties.end());
-    std::copy(ws.ties.begin(), ws.ties.begin() + static_cast<std::ptrdiff_t>(from_ties),
-              ws.candidates.begin() + static_cast<std::ptrdiff_t>(kept));
-    ws.candidates.resize(keep);
   }
 
-  // Exact scores of the candidates; the k best go to result column j.
-  void rerank(const ConstRef& queries, Index j, Index k, KnnResult<Scalar>& result, KnnWorkspace<Scalar>& ws) const {
+  // Moves the `keep` (< n) of the first n candidates of smallest ws.distances (each ≤ max_distance),
+  // ties by smaller slot id, to the front of ws.candidates (their distances are not moved); returns keep. Distances are small integers: a
+  // histogram finds the cut-off distance, and only the candidates at exactly that distance need
+  // ordering (by slot id).
+  std::size_t keep_closest(KnnWorkspace<Scalar>& ws, std::size_t n, std::size_t keep, std::size_t max_distance) const {
+    const std::size_t bins = max_distance + 1;
+    const std::uint32_t* d = ws.distances.data();
+    // NOTE: four interleaved histograms, so that runs of equal distances do not wait on one counter
+    ws.histogram.assign(4 * bins, 0);
+    std::uint32_t* h = ws.histogram.data();
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++h[d[i]];
+      ++h[bins + d[i + 1]];
+      ++h[2 * bins + d[i + 2]];
+      ++h[3 * bins + d[i + 3]];
+    }
+    for (; i < n; ++i) ++h[d[i]];
+    for (std::size_t b = 0; b < bins; ++b) h[b] += h[bins + b] + h[2 * bins + b] + h[3 * bins + b];
+    std::uint32_t cutoff = 0;
+    std::size_t below = 0;  // candidates closer than the cut-off
+    while (below + h[cutoff] < keep) below += h[cutoff++];
+    // branch-free partition: the closer ones stay in place, the ones at the cut-off go to ties
+    if (ws.ties.size() < n) ws.ties.resize(n);
+    Index* c = ws.candidates.data();
+    Index* ties = ws.ties.data();
+    std::size_t kept = 0, tied = 0;
+    for (i = 0; i < n; ++i) {
+      const Index slot = c[i];
+      c[kept] = slot;
+      ties[tied] = slot;
+      kept += d[i] < cutoff;
+      tied += d[i] == cutoff;
+    }
+    const std::size_t from_ties = keep - below;
+    std::nth_element(ties, ties + from_ties - 1, ties + tied);
+    std::copy(ties, ties + from_ties, c + kept);
+    return keep;
+  }
+
+  // Exact scores of the first n candidates; the k best go to result column j.
+  void rerank(const ConstRef& queries, Index j, Index k, std::size_t count, KnnResult<Scalar>& result,
+              KnnWorkspace<Scalar>& ws) const {
     auto& selector = ws.selectors[0];
     selector.reset(k);
     const auto query = queries.col(j);
-    const Index n = static_cast<Index>(ws.candidates.size());
+    const auto n = static_cast<Index>(count);
     ws.reranked += n;
     constexpr Index ahead = 4;
     const Index bytes = this->dimension() * static_cast<Index>(sizeof(Scalar));
@@ -500,25 +589,34 @@ class LshIndex : public KnnIndex<Scalar> {
         }
       }
       for (Index g = 0; g < members; ++g) {
-        ws.candidates.resize(static_cast<std::size_t>(keep));
-        ws.candidates.resize(static_cast<std::size_t>(
-            ws.code_selectors[static_cast<std::size_t>(g)].finish(ws.candidates.data(), nullptr)));
-        rerank(queries, first + g, k, result, ws);
+        if (ws.candidates.size() < static_cast<std::size_t>(keep)) ws.candidates.resize(static_cast<std::size_t>(keep));
+        const Index found = ws.code_selectors[static_cast<std::size_t>(g)].finish(ws.candidates.data(), nullptr);
+        rerank(queries, first + g, k, static_cast<std::size_t>(found), result, ws);
       }
     }
   }
 
+  // A bucket's entry: the slot and its sketch, 12 bytes so that a bucket's entries pack densely.
+  struct BucketEntry {
+    std::int32_t slot;
+    std::uint32_t sketch_low, sketch_high;
+    static BucketEntry make(std::int32_t slot, std::uint64_t sketch) {
+      return {slot, static_cast<std::uint32_t>(sketch), static_cast<std::uint32_t>(sketch >> 32)};
+    }
+    std::uint64_t sketch() const { return std::uint64_t{sketch_high} << 32 | sketch_low; }
+  };
+
   LshParams params_;
   LshSearchParams search_;
-  Index tables_ = 0, bits_ = 0, code_bits_ = 0, words_ = 0, bucket_count_ = 0;
-  Mat hyperplanes_;                                 // (T·l) × d
+  Index tables_ = 0, bits_ = 0, code_bits_ = 0, sketch_bits_ = 0, words_ = 0, bucket_count_ = 0;
+  Mat hyperplanes_;                                 // (T·l + sketch bits) × d
   std::vector<std::uint64_t> probe_sequence_;       // multi_probe, expected order: flip sets in margin-order positions
   std::vector<std::uint64_t> codes_;                // blocked layout, see knn/simd.hpp (for the scan)
   // The arrays read at random by a search or a write live in huge pages where the system allows.
   template <class T>
   using RandomAccessArray = std::vector<T, knn::HugePageAllocator<T>>;
   RandomAccessArray<std::uint64_t> slot_codes_;            // with bucket tables: slot-major copy, for random access
-  RandomAccessArray<std::vector<std::int32_t>> buckets_;  // [t · 2^l + bucket] → its slots, unordered
+  knn::BucketArena<BucketEntry> buckets_;                  // [t · 2^l + bucket] → its slots, unordered
   RandomAccessArray<std::int32_t> positions_;             // [slot · T + t] → position of slot in its bucket of table t
   Vector<Scalar> projection_;                       // scratch of on_insert
   std::vector<std::uint64_t> code_;                 // scratch of on_insert/on_remove
