@@ -403,9 +403,9 @@ TEST(LshIndex, RecallOnClusteredKeysWithCandidateCap) {
 
 // The whole candidate pipeline by brute force: the slots sharing a bucket with the query in some
 // table (hamming_ball of radius 0); if more than max_candidates, the max(max_candidates,
-// sketch_candidates) closest by sketch distance, then the max_candidates closest by full-code
-// distance (ties by smaller slot id each time); then the exact top-k of those.
-TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByFullCode) {
+// sketch_candidates) closest by sketch distance, then the max_candidates closest by the distance
+// over all bits, code and sketch (ties by smaller slot id each time); then the exact top-k of those.
+TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByAllBits) {
   mann::Rng rng(12);
   const Index d = 12, n = 240, k = 4;
   const mann::MatrixF keys = knn_test::integer_matrix<float>(d, n, 2, rng);  // integer scores: ties
@@ -455,9 +455,9 @@ TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByFullCode) {
                 return mann::knn::popcount64(lsh.sketch(keys.col(s)) ^ qsketch);
               });
             }
-            keep_closest(capped, [&](Index s) {
+            keep_closest(capped, [&](Index s) {  // over all bits: the code's and the sketch's
               lsh.slot_code(s, code.data());
-              int distance = 0;
+              int distance = mann::knn::popcount64(lsh.sketch(keys.col(s)) ^ qsketch);
               for (std::size_t w = 0; w < code.size(); ++w) distance += mann::knn::popcount64(code[w] ^ qcode[w]);
               return distance;
             });

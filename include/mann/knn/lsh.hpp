@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "mann/core/random.hpp"
@@ -82,7 +83,8 @@ struct LshSearchParams {
   LshProbeOrder probe_order = LshProbeOrder::expected;  ///< multi_probe: how the perturbations are ranked
   Index hamming_radius = 1;      ///< hamming_ball: radius in bits per table
   Index max_candidates = 1024;   ///< > 0: keep only this many bucket candidates, the closest in
-                                 ///< Hamming distance over all tables' bits, before re-ranking
+                                 ///< Hamming distance over all bits (every table's and the sketch's),
+                                 ///< before re-ranking
   /// With a sketch (LshParams::sketch_bits > 0) and max_candidates > 0: the candidates closest in
   /// sketch distance that go on to the full-code ranking; ≤ max_candidates: the sketch alone keeps
   /// max_candidates (no full code is read).
@@ -254,17 +256,17 @@ class LshIndex : public KnnIndex<Scalar> {
       // 2. their slots, each once, with their sketch distances
       const std::uint64_t sketch = sketch_bits_ > 0 ? pack_sketch(projections.col(j).data() + code_bits_) : 0;
       // NOTE: ws.candidates only grows (resizing it would zero-fill); n counts the valid ones
-      std::size_t n = gather(sketch, seen, ws);
-      // 3. the closest in Hamming distance: by sketch, then by full code
       const auto cap = static_cast<std::size_t>(search_.max_candidates);
+      const std::size_t by_sketch = sketch_bits_ > 0 && cap > 0
+                                        ? std::max(cap, static_cast<std::size_t>(search_.sketch_candidates))
+                                        : std::numeric_limits<std::size_t>::max();
+      std::size_t n = gather(sketch, seen, by_sketch, ws);
+      // 3. the closest in Hamming distance: by sketch, then by full code
       if (cap > 0 && n > cap) {
-        if (sketch_bits_ > 0) {
-          const std::size_t by_sketch = std::max(cap, static_cast<std::size_t>(search_.sketch_candidates));
-          if (n > by_sketch) n = keep_closest(ws, n, by_sketch, static_cast<std::size_t>(sketch_bits_));
-        }
-        if (n > cap) {
+        if (n > by_sketch) n = keep_closest(ws, n, by_sketch, static_cast<std::size_t>(sketch_bits_));
+        if (n > cap) {  // by the Hamming distance over all the bits, the code's and the sketch's
           code_distances(code, ws, n);
-          n = keep_closest(ws, n, cap, static_cast<std::size_t>(code_bits_));
+          n = keep_closest(ws, n, cap, static_cast<std::size_t>(code_bits_ + sketch_bits_));
         }
       }
       rerank(queries, j, k, n, result, ws);
@@ -447,13 +449,20 @@ class LshIndex : public KnnIndex<Scalar> {
   }
 
   // Writes the slots of the buckets in ws.probe_buckets to ws.candidates, each once, and their
-  // sketch distances to ws.distances; returns their number. NOTE: the headers and contents of the buckets are
+  // sketch distances to ws.distances; returns their number. Once `keep` of them are within sketch
+  // distance `limit`, an entry farther than that cannot be among the `keep` closest, whenever it
+  // comes: it is passed over after one popcount (its slot has the same sketch in every bucket), and
+  // `limit` tightens as closer ones arrive. NOTE: the headers and contents of the buckets are
   // scattered over memory; they are prefetched a few buckets ahead, every cache line of a content.
-  // The loop has no branch on the data: a slot already seen is written and then overwritten.
-  std::size_t gather(std::uint64_t sketch, std::uint64_t* seen, KnnWorkspace<Scalar>& ws) const {
+  // A slot already seen is written and then overwritten, without a branch.
+  std::size_t gather(std::uint64_t sketch, std::uint64_t* seen, std::size_t keep, KnnWorkspace<Scalar>& ws) const {
     const std::size_t probes = ws.probe_buckets.size();
     constexpr std::size_t header_ahead = 16, data_ahead = 8;
     std::size_t n = 0;
+    auto limit = static_cast<std::uint32_t>(sketch_bits_);
+    std::size_t within = 0;  // distinct candidates within limit
+    ws.histogram.assign(static_cast<std::size_t>(sketch_bits_) + 1, 0);
+    std::uint32_t* within_at = ws.histogram.data();  // [distance] → distinct candidates admitted
     for (std::size_t i = 0; i < probes; ++i) {
       if (i + header_ahead < probes) prefetch(buckets_.header(ws.probe_buckets[i + header_ahead]));
       if (i + data_ahead < probes) {
@@ -471,19 +480,26 @@ class LshIndex : public KnnIndex<Scalar> {
       Index* candidates = ws.candidates.data();
       std::uint32_t* distances = ws.distances.data();
       for (const BucketEntry* e = entries; e != entries + size; ++e) {
+        const auto distance = static_cast<std::uint32_t>(knn::popcount64(e->sketch() ^ sketch));
+        if (distance > limit) continue;
         const auto s = static_cast<std::uint32_t>(e->slot);
         const std::uint64_t word = seen[s / 64], bit = std::uint64_t{1} << (s % 64);
         seen[s / 64] = word | bit;
         candidates[n] = e->slot;
-        distances[n] = static_cast<std::uint32_t>(knn::popcount64(e->sketch() ^ sketch));
-        n += (word & bit) == 0;
+        distances[n] = distance;
+        const std::uint32_t fresh = (word & bit) == 0;
+        n += fresh;
+        within_at[distance] += fresh;
+        within += fresh;
+        while (within - within_at[limit] >= keep) within -= within_at[limit--];
       }
     }
     for (std::size_t i = 0; i < n; ++i) seen[ws.candidates[i] / 64] = 0;  // clear for the next query
     return n;
   }
 
-  // The first n candidates' Hamming distances to the query's code over all bits, to ws.distances.
+  // Adds the first n candidates' Hamming distances to the query's code over all bits to ws.distances
+  // (which hold their sketch distances, or 0 without a sketch).
   void code_distances(const std::uint64_t* code, KnnWorkspace<Scalar>& ws, std::size_t n) const {
     const std::size_t words = static_cast<std::size_t>(words_);
     constexpr std::size_t ahead = 32;
@@ -492,17 +508,17 @@ class LshIndex : public KnnIndex<Scalar> {
       const std::uint64_t* c = slot_codes_.data() + static_cast<std::size_t>(ws.candidates[i]) * words;
       std::uint32_t distance = 0;
       for (std::size_t w = 0; w < words; ++w) distance += static_cast<std::uint32_t>(knn::popcount64(c[w] ^ code[w]));
-      ws.distances[i] = distance;
+      ws.distances[i] += distance;
     }
   }
 
   // Moves the `keep` (< n) of the first n candidates of smallest ws.distances (each ≤ max_distance),
-  // ties by smaller slot id, to the front of ws.candidates (their distances are not moved); returns keep. Distances are small integers: a
+  // ties by smaller slot id, with their distances to the front; returns keep. Distances are small integers: a
   // histogram finds the cut-off distance, and only the candidates at exactly that distance need
   // ordering (by slot id).
   std::size_t keep_closest(KnnWorkspace<Scalar>& ws, std::size_t n, std::size_t keep, std::size_t max_distance) const {
     const std::size_t bins = max_distance + 1;
-    const std::uint32_t* d = ws.distances.data();
+    std::uint32_t* d = ws.distances.data();
     // NOTE: four interleaved histograms, so that runs of equal distances do not wait on one counter
     ws.histogram.assign(4 * bins, 0);
     std::uint32_t* h = ws.histogram.data();
@@ -525,14 +541,17 @@ class LshIndex : public KnnIndex<Scalar> {
     std::size_t kept = 0, tied = 0;
     for (i = 0; i < n; ++i) {
       const Index slot = c[i];
+      const std::uint32_t distance = d[i];
       c[kept] = slot;
+      d[kept] = distance;
       ties[tied] = slot;
-      kept += d[i] < cutoff;
-      tied += d[i] == cutoff;
+      kept += distance < cutoff;
+      tied += distance == cutoff;
     }
     const std::size_t from_ties = keep - below;
     std::nth_element(ties, ties + from_ties - 1, ties + tied);
     std::copy(ties, ties + from_ties, c + kept);
+    std::fill(d + kept, d + keep, cutoff);
     return keep;
   }
 
