@@ -407,7 +407,7 @@ TEST(LshIndex, RecallOnClusteredKeysWithCandidateCap) {
 // over all bits, code and sketch (ties by smaller slot id each time); then the exact top-k of those.
 TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByAllBits) {
   mann::Rng rng(12);
-  const Index d = 12, n = 240, k = 4;
+  const Index d = 12, n = 240, k = n;  // k = n: the whole candidate set, padded with slot -1
   const mann::MatrixF keys = knn_test::integer_matrix<float>(d, n, 2, rng);  // integer scores: ties
   const mann::MatrixF queries = knn_test::integer_matrix<float>(d, 6, 2, rng);
   for (Index sketch_bits : {0, 13, 64}) {
@@ -417,6 +417,7 @@ TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByAllBits) {
     lsh.add(keys);
     ASSERT_EQ(lsh.sketch_bits(), sketch_bits);
     std::vector<std::uint64_t> code(static_cast<std::size_t>(lsh.code_words())), qcode(code.size());
+    mann::KnnWorkspace<float> workspace;
     for (Index cap : {0, 5, 20}) {
       for (Index sketch_candidates : {0, 5, 30, 1000}) {
         mann::LshSearchParams sp;
@@ -426,7 +427,7 @@ TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByAllBits) {
         sp.sketch_candidates = sketch_candidates;
         lsh.set_search_params(sp);
         mann::KnnResult<float> got;
-        lsh.search(queries, k, got);
+        lsh.search(queries, k, got, workspace);  // one workspace throughout, as a long-lived cache
         for (Index j = 0; j < queries.cols(); ++j) {
           lsh.encode(queries.col(j), qcode.data());
           const std::uint64_t qsketch = lsh.sketch(queries.col(j));
@@ -473,6 +474,36 @@ TEST(LshIndex, CandidateCapKeepsTheClosestBySketchThenByAllBits) {
           }
         }
       }
+    }
+  }
+}
+
+// One workspace through scans that keep many candidates and bucket searches that gather many:
+// its buffers must fit each (a scan once shrank the distances below a later gather's count).
+TEST(LshIndex, OneWorkspaceServesEveryProbeMode) {
+  mann::Rng rng(15);
+  const Index d = 8, n = 6000;
+  const mann::MatrixF keys = knn_test::unit_columns<float>(d, n, rng);
+  const mann::MatrixF queries = knn_test::unit_columns<float>(d, 3, rng);
+  mann::LshIndex<float> lsh(d, small_params(4, 2));  // 4 buckets per table: every search gathers all
+  lsh.add(keys);
+  mann::KnnResult<float> fresh, got;
+  mann::KnnWorkspace<float> workspace;
+  for (int round = 0; round < 2; ++round) {
+    for (auto probe : {mann::LshProbe::hamming_scan, mann::LshProbe::hamming_ball, mann::LshProbe::multi_probe}) {
+      mann::LshSearchParams sp;
+      sp.probe = probe;
+      sp.scan_candidates = n;
+      sp.hamming_radius = 2;
+      sp.probes_per_table = 4;
+      sp.max_candidates = round == 0 ? 0 : 5000;
+      sp.sketch_candidates = 5500;
+      lsh.set_search_params(sp);
+      lsh.search(queries, 7, got, workspace);
+      lsh.search(queries, 7, fresh);  // a new workspace
+      EXPECT_EQ(got.indices, fresh.indices) << mann::to_string(probe) << " round " << round;
+      EXPECT_EQ(got.scores, fresh.scores);
+      EXPECT_EQ(got.indices(0, 0) >= 0, true);
     }
   }
 }

@@ -85,7 +85,7 @@ TEST(KeyValueMemoryAllocations, LshStepsAllocateNothing) {
     Memory m = prefilled(options);
     EXPECT_EQ(allocations_per_run(m, 1, false), 0) << mann::to_string(probe);
     EXPECT_EQ(allocations_per_run(m, 16, false), 0) << mann::to_string(probe);
-    // a write may grow a bucket vector (amortised); count, do not forbid
+    // a write may grow the bucket arena (amortised); count, do not forbid
     std::printf("%s: %ld allocations in 8 updates of 16 (16 tables)\n", mann::to_string(probe),
                 allocations_per_run(m, 16, true));
   }

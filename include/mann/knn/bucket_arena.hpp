@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,7 +16,10 @@
 namespace mann::knn {
 
 /// `buckets` unordered buckets of trivially copyable `Entry`s; entries keep their position in
-/// the bucket until removed (pop_back) or overwritten.
+/// the bucket until removed (pop_back) or overwritten. A bucket holds fewer than 2^32 entries.
+/// Memory: a block left behind is reused only by a bucket growing to that size, so the arena holds
+/// about twice the entries in use when buckets grow at the same pace (uniform keys), up to four
+/// times for a bucket just past a power of two; growing the arena copies it.
 template <class Entry>
 class BucketArena {
  public:
@@ -38,8 +42,12 @@ class BucketArena {
     arena_[h.offset + h.size] = entry;
     return h.size++;
   }
-  /// Drops the bucket's last entry (its block stays allocated, like std::vector).
-  void pop_back(std::size_t bucket) { --headers_[bucket].size; }
+  /// Drops the bucket's last entry (its block stays allocated, like std::vector); the bucket must
+  /// not be empty.
+  void pop_back(std::size_t bucket) {
+    assert(headers_[bucket].size > 0);
+    --headers_[bucket].size;
+  }
 
   /// Entries allocated in the arena, in use or free (for tests and memory accounting).
   std::size_t arena_entries() const { return used_; }

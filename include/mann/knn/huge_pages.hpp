@@ -1,5 +1,5 @@
 // mann/knn/huge_pages.hpp: an allocator for the large arrays an LSH search reads at random (the
-// slots' codes, the bucket headers). With 4 KiB pages nearly every such access also misses the TLB
+// slots' codes, the bucket arena and its headers), and advice for the keys. With 4 KiB pages nearly every such access also misses the TLB
 // and walks the page table; on Linux, allocations of at least 2 MiB are therefore 2 MiB-aligned and
 // advised as transparent huge pages (madvise MADV_HUGEPAGE, honoured when the system's THP mode is
 // "always" or "madvise"). Elsewhere, or for smaller arrays, it is plain operator new.
@@ -71,8 +71,8 @@ class HugePageAllocator {
   static std::size_t rounded(std::size_t bytes) { return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes; }
 };
 
-/// Advises the whole 2 MiB pages inside [p, p + bytes) as transparent huge pages, and asks Linux
-/// (≥ 6.1) to collapse the ones already populated into huge pages now (MADV_COLLAPSE). For storage
+/// Advises the whole 2 MiB pages inside [p, p + bytes) as transparent huge pages (MADV_HUGEPAGE):
+/// pages not yet touched then come as huge pages where the system's THP mode allows. For storage
 /// that another allocator owns (an Eigen matrix's). Advice only: errors are ignored.
 inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
 #if defined(__linux__)
@@ -82,8 +82,6 @@ inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
   if (bytes < huge || end <= begin) return;
   void* const first = reinterpret_cast<void*>(begin);
   madvise(first, end - begin, MADV_HUGEPAGE);
-  constexpr int collapse = 25;  // MADV_COLLAPSE (Linux 6.1), not yet in every libc's headers
-  madvise(first, end - begin, collapse);
 #else
   (void)p;
   (void)bytes;

@@ -111,6 +111,7 @@ class KnnIndex {
     if (slots > keys_.cols()) {
       keys_.conservativeResize(Eigen::NoChange, slots);
       // NOTE: searches read keys at random (LSH re-ranking): huge pages spare a TLB miss per key.
+      // Advised before the new columns are first written, so that those pages come huge.
       knn::advise_huge_pages(keys_.data(), static_cast<std::size_t>(keys_.size()) * sizeof(Scalar));
       keys_.rightCols(slots - slots_).setZero();
     }

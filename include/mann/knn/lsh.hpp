@@ -83,11 +83,11 @@ struct LshSearchParams {
   LshProbeOrder probe_order = LshProbeOrder::expected;  ///< multi_probe: how the perturbations are ranked
   Index hamming_radius = 1;      ///< hamming_ball: radius in bits per table
   Index max_candidates = 1024;   ///< > 0: keep only this many bucket candidates, the closest in
-                                 ///< Hamming distance over all bits (every table's and the sketch's),
-                                 ///< before re-ranking
-  /// With a sketch (LshParams::sketch_bits > 0) and max_candidates > 0: the candidates closest in
-  /// sketch distance that go on to the full-code ranking; ≤ max_candidates: the sketch alone keeps
-  /// max_candidates (no full code is read).
+                                 ///< Hamming distance over all bits (every table's and the sketch's)
+                                 ///< among the sketch's survivors, before re-ranking
+  /// With a sketch (LshParams::sketch_bits > 0) and more than max_candidates > 0 candidates: the
+  /// max(max_candidates, sketch_candidates) closest in sketch distance go on to the ranking over all
+  /// bits, which reads their full codes; ≤ max_candidates: the sketch alone keeps max_candidates.
   Index sketch_candidates = 3072;
   Index scan_candidates = 1024;  ///< hamming_scan: candidates kept for exact re-ranking
   /// Popcount kernel; every compiled level gives the same result.
@@ -200,7 +200,8 @@ class LshIndex : public KnnIndex<Scalar> {
     return pack_sketch(projection.data() + code_bits_);
   }
 
-  /// The sketch stored with `slot` in every bucket holding it (for tests); the slot must be active.
+  /// The sketch stored with `slot` in every bucket holding it (for tests); needs bucket tables and an
+  /// active slot.
   std::uint64_t slot_sketch(Index slot) const {
     const std::size_t bucket = table_code(slot_codes_.data() + slot * words_, 0);
     return buckets_.at(bucket, static_cast<std::size_t>(positions_[link(slot, 0)])).sketch();
@@ -467,13 +468,13 @@ class LshIndex : public KnnIndex<Scalar> {
       if (i + header_ahead < probes) prefetch(buckets_.header(ws.probe_buckets[i + header_ahead]));
       if (i + data_ahead < probes) {
         const std::size_t ahead = ws.probe_buckets[i + data_ahead];
-        const char* line = reinterpret_cast<const char*>(buckets_.data(ahead));
-        const char* end = reinterpret_cast<const char*>(buckets_.data(ahead) + buckets_.size(ahead));
-        for (; line < end; line += 64) prefetch(line);
+        const auto first = reinterpret_cast<std::uintptr_t>(buckets_.data(ahead));
+        const auto end = reinterpret_cast<std::uintptr_t>(buckets_.data(ahead) + buckets_.size(ahead));
+        for (std::uintptr_t line = first / 64 * 64; line < end; line += 64) prefetch(reinterpret_cast<const void*>(line));
       }
       const std::size_t bucket = ws.probe_buckets[i], size = buckets_.size(bucket);
       const BucketEntry* entries = buckets_.data(bucket);
-      if (ws.candidates.size() < n + size) {  // grows to the largest count, then never again
+      if (std::min(ws.candidates.size(), ws.distances.size()) < n + size) {  // grows to the largest count
         ws.candidates.resize(2 * (n + size));
         ws.distances.resize(2 * (n + size));
       }
@@ -587,7 +588,7 @@ class LshIndex : public KnnIndex<Scalar> {
     const Index keep = std::min(search_.scan_candidates, this->size());
     const std::uint8_t* active = this->size() == slots ? nullptr : this->active_flags();
     if (static_cast<Index>(ws.code_selectors.size()) < group) ws.code_selectors.resize(group);
-    ws.distances.resize(chunk);
+    if (ws.distances.size() < static_cast<std::size_t>(chunk)) ws.distances.resize(chunk);  // never shrinks
     ws.agreements.resize(chunk);
     for (Index first = 0; first < batch; first += group) {
       const Index members = std::min(group, batch - first);
