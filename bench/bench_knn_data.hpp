@@ -204,6 +204,16 @@ inline LshSetting lsh_setting(int id, Index n) {
       s.params.sketch_bits = 0;
       s.search.probes_per_table = 48;
       break;
+    case 12:
+      s.name = "multi_probe T16 P56 cap1024";
+      s.search.probes_per_table = 56;
+      break;
+    case 13:
+      s.name = "multi_probe T16 P80 cap1536";
+      s.search.probes_per_table = 80;
+      s.search.max_candidates = 1536;
+      s.search.sketch_candidates = 4096;
+      break;
     case 4:
       s.name = "hamming_ball T16 r1 cap1024";
       s.search.probe = mann::LshProbe::hamming_ball;
@@ -222,6 +232,6 @@ inline LshSetting lsh_setting(int id, Index n) {
   return s;
 }
 
-constexpr int kLshSettings = 12;
+constexpr int kLshSettings = 14;
 
 }  // namespace knn_bench

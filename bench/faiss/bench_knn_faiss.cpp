@@ -9,6 +9,8 @@
 //
 // Arguments: lib, kind (0 uniform, 1 clustered), N, d, k, B. Counters: items_per_second =
 // queries/s, recall = recall@k against the exact search over the same 256 queries.
+// BM_Compare_Interleaved times hnswlib and mann's LSH in alternating blocks and reports their
+// paired ratios (the comparison to trust on a shared, noisy host).
 //
 //   ./bench_knn_faiss --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //                     --benchmark_filter='BM_Compare_Exact'
@@ -20,6 +22,8 @@
 #include <faiss/index_io.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -173,7 +177,7 @@ struct Hnswlib : Searcher {
 enum Lib : int {
   mann_exact = 0,
   faiss_flat = 1,
-  mann_lsh_p8 = 10,         // mann LSH settings 0 … 11 of bench_knn_data.hpp are 10 … 21
+  mann_lsh_p8 = 10,         // mann LSH settings 0 … 13 of bench_knn_data.hpp are 10 … 23
   faiss_lsh = 25,           // IndexLSH, 256 bits, ranked by Hamming distance only
   faiss_lsh_refine4 = 26,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
   faiss_lsh_refine16 = 27,  // k_factor 16
@@ -231,6 +235,25 @@ std::string cache_file(const char* what, const knn_bench::Dataset& data) {
          std::to_string(data.d) + ".bin";
 }
 
+#if defined(MANN_HAVE_HNSWLIB)
+// hnswlib M = 16, ef_construction 200, from the cache or built (minutes at N = 1e6) and cached.
+std::unique_ptr<Hnswlib> make_hnswlib(const knn_bench::Dataset& data) {
+  auto h = std::make_unique<Hnswlib>();
+  h->d = data.d;
+  h->space = std::make_unique<hnswlib::InnerProductSpace>(static_cast<std::size_t>(data.d));
+  const std::string file = cache_file("hnswlib_m16_efc200", data);
+  if (std::filesystem::exists(file)) {
+    h->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(h->space.get(), file);
+  } else {
+    h->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(h->space.get(), static_cast<std::size_t>(data.n), 16,
+                                                                 200, 100);
+    for (Index i = 0; i < data.n; ++i) h->index->addPoint(data.keys.col(i).data(), static_cast<std::size_t>(i));
+    h->index->saveIndex(file);
+  }
+  return h;
+}
+#endif
+
 Searcher& searcher(int lib, knn_bench::Dataset& data) {
   static std::unique_ptr<Searcher> current;
   static int built = -1, kind = -1;
@@ -277,19 +300,7 @@ Searcher& searcher(int lib, knn_bench::Dataset& data) {
       current = std::move(f);
 #if defined(MANN_HAVE_HNSWLIB)
     } else if (build == hnswlib_ef256) {
-      auto h = std::make_unique<Hnswlib>();
-      h->d = data.d;
-      h->space = std::make_unique<hnswlib::InnerProductSpace>(static_cast<std::size_t>(data.d));
-      const std::string file = cache_file("hnswlib_m16_efc200", data);
-      if (std::filesystem::exists(file)) {
-        h->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(h->space.get(), file);
-      } else {
-        h->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(h->space.get(), static_cast<std::size_t>(data.n),
-                                                                     16, 200, 100);
-        for (Index i = 0; i < data.n; ++i) h->index->addPoint(data.keys.col(i).data(), static_cast<std::size_t>(i));
-        h->index->saveIndex(file);
-      }
-      current = std::move(h);
+      current = make_hnswlib(data);
 #endif
     } else {
       return *current;  // not available: the caller skips
@@ -382,6 +393,8 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
                                  19,
                                  20,
                                  21,
+                                 22,
+                                 23,
                                  faiss_lsh,
                                  faiss_lsh_refine4,
                                  faiss_lsh_refine16,
@@ -396,5 +409,82 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
         for (int lib : libs) bench->Args({lib, kind, n, 128, 256, b});
 }
 BENCHMARK(BM_Compare_Approximate)->Apply(approximate_arguments)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+#if defined(MANN_HAVE_HNSWLIB)
+// hnswlib M16 (ef 256 and 512) against mann's LSH (settings 3, 12 and 13: P48, P56, P80 cap1536;
+// one build), INTERLEAVED: each iteration times one block of the 256 pool queries (in batches of
+// B) with each of the five in turn, so that a slow phase of a shared host hits all of them.
+// Counters: median µs per query of each; the median over the iterations of hnswlib ef256's time
+// over the LSH's in the same iteration (speedup_p48, speedup_p56: > 1, the LSH is faster) and of
+// hnswlib ef512's over P80 cap1536 (speedup_p80); recall@k of each. The reported time is that of
+// all five.
+void BM_Compare_Interleaved(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0));
+  const Index n = state.range(1), d = state.range(2), k = state.range(3), b = state.range(4);
+  auto& data = knn_bench::dataset(kind, n, d);
+  const mann::IndexMatrix& truth = knn_bench::exact_truth(data, k);
+  const knn_bench::LshSetting settings[3] = {knn_bench::lsh_setting(3, n), knn_bench::lsh_setting(12, n),
+                                             knn_bench::lsh_setting(13, n)};
+  MannLsh lsh(data, settings[0]);
+  std::unique_ptr<Hnswlib> hnsw = make_hnswlib(data);
+  struct Contender {
+    const char* name;
+    int ef;                                 // hnswlib's, or 0
+    const mann::LshSearchParams* search;    // the LSH's, or null
+  };
+  const Contender contenders[5] = {{"hnswlib_ef256", 256, nullptr},  {"hnswlib_ef512", 512, nullptr},
+                                   {"lsh_p48", 0, &settings[0].search}, {"lsh_p56", 0, &settings[1].search},
+                                   {"lsh_p80_cap1536", 0, &settings[2].search}};
+  auto prepare = [&](const Contender& c) -> Searcher& {
+    if (c.search == nullptr) {
+      hnsw->index->setEf(static_cast<std::size_t>(c.ef));
+      return *hnsw;
+    }
+    lsh.index.set_search_params(*c.search);
+    return lsh;
+  };
+  std::vector<double> micros[5], seconds(5);
+  std::vector<double> speedup[3];
+  mann::IndexMatrix labels;
+  double recall[5];
+  for (int c = 0; c < 5; ++c) {  // untimed: recall on the pool
+    prepare(contenders[c]).search(data.queries.data(), knn_bench::kQueryPool, k, labels);
+    recall[c] = knn_bench::recall(truth, labels);
+  }
+  for (auto _ : state) {
+    for (int c = 0; c < 5; ++c) {
+      Searcher& searcher = prepare(contenders[c]);
+      const auto start = std::chrono::steady_clock::now();
+      for (Index first = 0; first < knn_bench::kQueryPool; first += b) {
+        searcher.search(data.queries.col(first).data(), b, k, labels);
+        benchmark::DoNotOptimize(labels.data());
+      }
+      seconds[static_cast<std::size_t>(c)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      micros[c].push_back(seconds[static_cast<std::size_t>(c)] * 1e6 / static_cast<double>(knn_bench::kQueryPool));
+    }
+    speedup[0].push_back(seconds[0] / seconds[2]);
+    speedup[1].push_back(seconds[0] / seconds[3]);
+    speedup[2].push_back(seconds[1] / seconds[4]);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  for (int c = 0; c < 5; ++c) {
+    state.counters[std::string("us_") + contenders[c].name] = median(micros[c]);
+    state.counters[std::string("recall_") + contenders[c].name] = recall[c];
+  }
+  state.counters["speedup_p48"] = median(speedup[0]);
+  state.counters["speedup_p56"] = median(speedup[1]);
+  state.counters["speedup_p80"] = median(speedup[2]);
+}
+BENCHMARK(BM_Compare_Interleaved)
+    ->ArgNames({"kind", "N", "d", "k", "B"})
+    ->Args({1, 1000000, 128, 256, 1})
+    ->Args({1, 1000000, 128, 256, 256})
+    ->Iterations(15)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+#endif
 
 }  // namespace
