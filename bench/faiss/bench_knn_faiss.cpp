@@ -411,12 +411,12 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
 BENCHMARK(BM_Compare_Approximate)->Apply(approximate_arguments)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 #if defined(MANN_HAVE_HNSWLIB)
-// hnswlib M16 (ef 256 and 512) against mann's LSH (settings 3, 12 and 13: P48, P56, P80 cap1536;
+// hnswlib M16 (ef 256 and 512) against mann's LSH (settings 3, 12 and 13: P48, P56, P80 cap1280;
 // one build), INTERLEAVED: each iteration times one block of the 256 pool queries (in batches of
 // B) with each of the five in turn, so that a slow phase of a shared host hits all of them.
 // Counters: median µs per query of each; the median over the iterations of hnswlib ef256's time
 // over the LSH's in the same iteration (speedup_p48, speedup_p56: > 1, the LSH is faster) and of
-// hnswlib ef512's over P80 cap1536 (speedup_p80); recall@k of each. The reported time is that of
+// hnswlib ef512's over P80 cap1280 (speedup_p80); recall@k of each. The reported time is that of
 // all five.
 void BM_Compare_Interleaved(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0));
@@ -434,7 +434,7 @@ void BM_Compare_Interleaved(benchmark::State& state) {
   };
   const Contender contenders[5] = {{"hnswlib_ef256", 256, nullptr},  {"hnswlib_ef512", 512, nullptr},
                                    {"lsh_p48", 0, &settings[0].search}, {"lsh_p56", 0, &settings[1].search},
-                                   {"lsh_p80_cap1536", 0, &settings[2].search}};
+                                   {"lsh_p80_cap1280", 0, &settings[2].search}};
   auto prepare = [&](const Contender& c) -> Searcher& {
     if (c.search == nullptr) {
       hnsw->index->setEf(static_cast<std::size_t>(c.ef));
