@@ -214,6 +214,17 @@ inline LshSetting lsh_setting(int id, Index n) {
       s.search.max_candidates = 1280;
       s.search.sketch_candidates = 6144;
       break;
+    case 14:  // twice the tables, fewer probes: each table's probes need to reach fewer of the k nearest
+      s.name = "multi_probe T32 P18 cap1024 sketch2048";
+      s.params.tables = 32;
+      s.search.probes_per_table = 18;
+      s.search.sketch_candidates = 2048;
+      break;
+    case 15:
+      s.name = "multi_probe T32 P25 cap1024";
+      s.params.tables = 32;
+      s.search.probes_per_table = 25;
+      break;
     case 4:
       s.name = "hamming_ball T16 r1 cap1024";
       s.search.probe = mann::LshProbe::hamming_ball;
@@ -232,6 +243,6 @@ inline LshSetting lsh_setting(int id, Index n) {
   return s;
 }
 
-constexpr int kLshSettings = 14;
+constexpr int kLshSettings = 16;
 
 }  // namespace knn_bench

@@ -178,6 +178,7 @@ enum Lib : int {
   mann_exact = 0,
   faiss_flat = 1,
   mann_lsh_p8 = 10,         // mann LSH settings 0 … 13 of bench_knn_data.hpp are 10 … 23
+  mann_lsh_t32 = 50,        // and settings 14, 15 (32 tables) are 50, 51
   faiss_lsh = 25,           // IndexLSH, 256 bits, ranked by Hamming distance only
   faiss_lsh_refine4 = 26,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
   faiss_lsh_refine16 = 27,  // k_factor 16
@@ -187,6 +188,14 @@ enum Lib : int {
   hnswlib_ef512 = 41,
   hnswlib_ef1024 = 42,
 };
+
+// The mann LSH setting of bench_knn_data.hpp that `lib` runs, or −1.
+int lsh_setting_of(int lib) {
+  if (lib >= mann_lsh_p8 && lib < mann_lsh_p8 + 14) return lib - mann_lsh_p8;
+  if (lib >= mann_lsh_t32 && lib < mann_lsh_t32 + knn_bench::kLshSettings - 14) return 14 + lib - mann_lsh_t32;
+  return -1;
+}
+int lib_of_lsh_setting(int setting) { return setting < 14 ? mann_lsh_p8 + setting : mann_lsh_t32 + setting - 14; }
 
 std::string lib_name(int lib) {
   switch (lib) {
@@ -211,18 +220,19 @@ std::string lib_name(int lib) {
     case hnswlib_ef1024:
       return "hnswlib M16 ef1024";
     default:
-      return std::string("mann LshIndex ") + knn_bench::lsh_setting(lib - mann_lsh_p8, 1000000).name;
+      return std::string("mann LshIndex ") + knn_bench::lsh_setting(lsh_setting_of(lib), 1000000).name;
   }
 }
 
 // The build that `lib` needs (search-time settings like ef share a build).
 int build_of(int lib) {
-  if (lib >= mann_lsh_p8 && lib < mann_lsh_p8 + knn_bench::kLshSettings) {
-    const int setting = lib - mann_lsh_p8;
-    if (setting == 5 || setting == 6) return mann_lsh_p8 + 5;  // the scan settings share one build
-    if (setting == 9) return mann_lsh_p8 + 9;                   // more bits per table
-    if (setting == 11) return mann_lsh_p8 + 11;                 // no sketch
-    return mann_lsh_p8;                                          // the other bucket settings share one
+  const int setting = lsh_setting_of(lib);
+  if (setting >= 0) {
+    if (setting == 5 || setting == 6) return lib_of_lsh_setting(5);  // the scan settings share one build
+    if (setting == 9) return lib_of_lsh_setting(9);                   // more bits per table
+    if (setting == 11) return lib_of_lsh_setting(11);                 // no sketch
+    if (setting >= 14) return lib_of_lsh_setting(14);                 // 32 tables
+    return lib_of_lsh_setting(0);                                     // the other bucket settings share one
   }
   if (lib == faiss_lsh_refine4 || lib == faiss_lsh_refine16) return faiss_lsh_refine4;
   if (lib == faiss_hnsw_ef512) return faiss_hnsw_ef256;
@@ -263,8 +273,8 @@ Searcher& searcher(int lib, knn_bench::Dataset& data) {
     current.reset();
     if (build == mann_exact) {
       current = std::make_unique<MannExact>(data);
-    } else if (build >= mann_lsh_p8 && build < mann_lsh_p8 + knn_bench::kLshSettings) {
-      current = std::make_unique<MannLsh>(data, knn_bench::lsh_setting(build - mann_lsh_p8, data.n));
+    } else if (lsh_setting_of(build) >= 0) {
+      current = std::make_unique<MannLsh>(data, knn_bench::lsh_setting(lsh_setting_of(build), data.n));
     } else if (build == faiss_flat) {
       auto f = std::make_unique<Faiss>();
       f->index = std::make_unique<faiss::IndexFlatIP>(data.d);
@@ -318,7 +328,7 @@ Searcher& searcher(int lib, knn_bench::Dataset& data) {
       refine->k_factor = lib == faiss_lsh_refine16 ? 16.0f : 4.0f;
   }
   if (auto* m = dynamic_cast<MannLsh*>(current.get())) {
-    m->index.set_search_params(knn_bench::lsh_setting(lib - mann_lsh_p8, data.n).search);
+    m->index.set_search_params(knn_bench::lsh_setting(lsh_setting_of(lib), data.n).search);
   }
 #if defined(MANN_HAVE_HNSWLIB)
   if (auto* h = dynamic_cast<Hnswlib*>(current.get())) {
@@ -395,6 +405,8 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
                                  21,
                                  22,
                                  23,
+                                 50,
+                                 51,
                                  faiss_lsh,
                                  faiss_lsh_refine4,
                                  faiss_lsh_refine16,
@@ -411,37 +423,40 @@ void approximate_arguments(benchmark::internal::Benchmark* bench) {
 BENCHMARK(BM_Compare_Approximate)->Apply(approximate_arguments)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 #if defined(MANN_HAVE_HNSWLIB)
-// hnswlib M16 (ef 256 and 512) against mann's LSH (settings 3, 12 and 13: P48, P56, P80 cap1280;
-// one build), INTERLEAVED: each iteration times one block of the 256 pool queries (in batches of
-// B) with each of the five in turn, so that a slow phase of a shared host hits all of them.
-// Counters: median µs per query of each; the median over the iterations of hnswlib ef256's time
-// over the LSH's in the same iteration (speedup_p48, speedup_p56: > 1, the LSH is faster) and of
-// hnswlib ef512's over P80 cap1280 (speedup_p80); recall@k of each. The reported time is that of
-// all five.
+// hnswlib M16 (ef 256 and 512) against mann's LSH (setting 12, T16 P56, and settings 14 and 15,
+// T32 P18 and P25; two builds), INTERLEAVED: each iteration times one block of the 256 pool
+// queries (in batches of B) with each of the five in turn, so that a slow phase of a shared host
+// hits all of them. Counters: median µs per query of each; the median over the iterations of
+// hnswlib's time over the LSH's in the same iteration (> 1, the LSH is faster): ef256 over T16
+// P56 (speedup_t16_p56) and over T32 P18 (speedup_t32_p18), ef512 over T32 P25 (speedup_t32_p25);
+// recall@k of each. The reported time is that of all five.
 void BM_Compare_Interleaved(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0));
   const Index n = state.range(1), d = state.range(2), k = state.range(3), b = state.range(4);
   auto& data = knn_bench::dataset(kind, n, d);
   const mann::IndexMatrix& truth = knn_bench::exact_truth(data, k);
-  const knn_bench::LshSetting settings[3] = {knn_bench::lsh_setting(3, n), knn_bench::lsh_setting(12, n),
-                                             knn_bench::lsh_setting(13, n)};
-  MannLsh lsh(data, settings[0]);
+  const knn_bench::LshSetting settings[3] = {knn_bench::lsh_setting(12, n), knn_bench::lsh_setting(14, n),
+                                             knn_bench::lsh_setting(15, n)};
+  MannLsh lsh16(data, settings[0]), lsh32(data, settings[1]);
   std::unique_ptr<Hnswlib> hnsw = make_hnswlib(data);
   struct Contender {
     const char* name;
-    int ef;                                 // hnswlib's, or 0
-    const mann::LshSearchParams* search;    // the LSH's, or null
+    int ef;                                // hnswlib's, or 0
+    MannLsh* lsh;                          // or null
+    const mann::LshSearchParams* search;  // the LSH's
   };
-  const Contender contenders[5] = {{"hnswlib_ef256", 256, nullptr},  {"hnswlib_ef512", 512, nullptr},
-                                   {"lsh_p48", 0, &settings[0].search}, {"lsh_p56", 0, &settings[1].search},
-                                   {"lsh_p80_cap1280", 0, &settings[2].search}};
+  const Contender contenders[5] = {{"hnswlib_ef256", 256, nullptr, nullptr},
+                                   {"hnswlib_ef512", 512, nullptr, nullptr},
+                                   {"lsh_t16_p56", 0, &lsh16, &settings[0].search},
+                                   {"lsh_t32_p18", 0, &lsh32, &settings[1].search},
+                                   {"lsh_t32_p25", 0, &lsh32, &settings[2].search}};
   auto prepare = [&](const Contender& c) -> Searcher& {
-    if (c.search == nullptr) {
+    if (c.lsh == nullptr) {
       hnsw->index->setEf(static_cast<std::size_t>(c.ef));
       return *hnsw;
     }
-    lsh.index.set_search_params(*c.search);
-    return lsh;
+    c.lsh->index.set_search_params(*c.search);
+    return *c.lsh;
   };
   std::vector<double> micros[5], seconds(5);
   std::vector<double> speedup[3];
@@ -474,9 +489,9 @@ void BM_Compare_Interleaved(benchmark::State& state) {
     state.counters[std::string("us_") + contenders[c].name] = median(micros[c]);
     state.counters[std::string("recall_") + contenders[c].name] = recall[c];
   }
-  state.counters["speedup_p48"] = median(speedup[0]);
-  state.counters["speedup_p56"] = median(speedup[1]);
-  state.counters["speedup_p80"] = median(speedup[2]);
+  state.counters["speedup_t16_p56"] = median(speedup[0]);
+  state.counters["speedup_t32_p18"] = median(speedup[1]);
+  state.counters["speedup_t32_p25"] = median(speedup[2]);
 }
 BENCHMARK(BM_Compare_Interleaved)
     ->ArgNames({"kind", "N", "d", "k", "B"})

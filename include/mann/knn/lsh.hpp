@@ -448,12 +448,13 @@ class LshIndex : public KnnIndex<Scalar> {
   }
 
   // Writes the slots of the buckets in ws.probe_buckets to ws.candidates, each once, and their
-  // sketch distances to ws.distances; returns their number. Once `keep` of them are within sketch
-  // distance `limit`, an entry farther than that cannot be among the `keep` closest, whenever it
+  // sketch distances to ws.distances; returns their number. Once `keep` of them are closer than
+  // sketch distance L, an entry at L or farther cannot be among the `keep` closest, whenever it
   // comes: it is passed over after one popcount (its slot has the same sketch in every bucket), and
-  // `limit` tightens as closer ones arrive. NOTE: the headers and contents of the buckets are
-  // scattered over memory; they are prefetched a few buckets ahead, every cache line of a content.
-  // A slot already seen is written and then overwritten, without a branch.
+  // `limit` (L − 1) tightens as closer ones arrive; `within` counts the candidates within `limit`.
+  // NOTE: the headers and contents of the buckets are scattered over memory; they are prefetched a
+  // few buckets ahead, every cache line of a content. A slot already seen is written and then
+  // overwritten, without a branch.
   std::size_t gather(std::uint64_t sketch, std::uint64_t* seen, std::size_t keep, KnnWorkspace<Scalar>& ws) const {
     const std::size_t probes = ws.probe_buckets.size();
     constexpr std::size_t header_ahead = 16, data_ahead = 8;
@@ -478,6 +479,7 @@ class LshIndex : public KnnIndex<Scalar> {
       }
       Index* candidates = ws.candidates.data();
       std::uint32_t* distances = ws.distances.data();
+      const std::size_t from = n;
       for (const BucketEntry* e = entries; e != entries + size; ++e) {
         const auto distance = static_cast<std::uint32_t>(knn::popcount64(e->sketch() ^ sketch));
         if (distance > limit) continue;
@@ -486,12 +488,13 @@ class LshIndex : public KnnIndex<Scalar> {
         seen[s / 64] = word | bit;
         candidates[n] = e->slot;
         distances[n] = distance;
-        const std::uint32_t fresh = (word & bit) == 0;
-        n += fresh;
-        within_at[distance] += fresh;
-        within += fresh;
-        while (within - within_at[limit] >= keep) within -= within_at[limit--];
+        n += (word & bit) == 0;
       }
+      // the limit tightens once per bucket, which keeps the loop above short (3–4 % of a T32 P18
+      // query, docs/knn.md); the few admitted above the new limit are cut by keep_closest
+      for (std::size_t c = from; c < n; ++c) ++within_at[distances[c]];
+      within += n - from;
+      while (within - within_at[limit] >= keep) within -= within_at[limit--];
     }
     for (std::size_t i = 0; i < n; ++i) seen[ws.candidates[i] / 64] = 0;  // clear for the next query
     return n;
