@@ -178,7 +178,7 @@ enum Lib : int {
   mann_exact = 0,
   faiss_flat = 1,
   mann_lsh_p8 = 10,         // mann LSH settings 0 … 13 of bench_knn_data.hpp are 10 … 23
-  mann_lsh_t32 = 50,        // and settings 14, 15 (32 tables) are 50, 51
+  mann_lsh_t32 = 50,        // and settings 14 … (32 tables; kFirstT32Setting) are 50 …
   faiss_lsh = 25,           // IndexLSH, 256 bits, ranked by Hamming distance only
   faiss_lsh_refine4 = 26,   // IndexRefineFlat(IndexLSH 256 bits), k_factor 4
   faiss_lsh_refine16 = 27,  // k_factor 16
@@ -190,12 +190,17 @@ enum Lib : int {
 };
 
 // The mann LSH setting of bench_knn_data.hpp that `lib` runs, or −1.
+constexpr int kFirstT32Setting = 14;  // settings from here on have 32 tables and share one build
+static_assert(knn_bench::kLshSettings == 16, "a new LSH setting needs a lib id and a build (build_of)");
 int lsh_setting_of(int lib) {
-  if (lib >= mann_lsh_p8 && lib < mann_lsh_p8 + 14) return lib - mann_lsh_p8;
-  if (lib >= mann_lsh_t32 && lib < mann_lsh_t32 + knn_bench::kLshSettings - 14) return 14 + lib - mann_lsh_t32;
+  if (lib >= mann_lsh_p8 && lib < mann_lsh_p8 + kFirstT32Setting) return lib - mann_lsh_p8;
+  if (lib >= mann_lsh_t32 && lib < mann_lsh_t32 + knn_bench::kLshSettings - kFirstT32Setting)
+    return kFirstT32Setting + lib - mann_lsh_t32;
   return -1;
 }
-int lib_of_lsh_setting(int setting) { return setting < 14 ? mann_lsh_p8 + setting : mann_lsh_t32 + setting - 14; }
+int lib_of_lsh_setting(int setting) {
+  return setting < kFirstT32Setting ? mann_lsh_p8 + setting : mann_lsh_t32 + setting - kFirstT32Setting;
+}
 
 std::string lib_name(int lib) {
   switch (lib) {
@@ -231,7 +236,7 @@ int build_of(int lib) {
     if (setting == 5 || setting == 6) return lib_of_lsh_setting(5);  // the scan settings share one build
     if (setting == 9) return lib_of_lsh_setting(9);                   // more bits per table
     if (setting == 11) return lib_of_lsh_setting(11);                 // no sketch
-    if (setting >= 14) return lib_of_lsh_setting(14);                 // 32 tables
+    if (setting >= kFirstT32Setting) return lib_of_lsh_setting(kFirstT32Setting);  // 32 tables
     return lib_of_lsh_setting(0);                                     // the other bucket settings share one
   }
   if (lib == faiss_lsh_refine4 || lib == faiss_lsh_refine16) return faiss_lsh_refine4;

@@ -19,8 +19,8 @@ namespace mann::knn {
 /// the bucket until removed (pop_back) or overwritten. A bucket holds fewer than 2^32 entries.
 /// Memory: a block left behind is reused only by a bucket growing to that size, so the arena holds
 /// about twice the entries in use when buckets grow at the same pace (uniform keys), up to four
-/// times for a bucket just past a power of two. The arena grows like a vector (copied, capacity
-/// doubled), and only entries given to blocks are touched: spare capacity stays unresident.
+/// times for a bucket just past a power of two. The arena's capacity doubles when it is full (a
+/// copy), and only entries given to blocks are touched: spare capacity stays unresident.
 template <class Entry>
 class BucketArena {
  public:
@@ -85,7 +85,8 @@ class BucketArena {
       return offset;
     }
     if (free_.size() <= c) free_.resize(c + 1);
-    if (used_ + capacity > arena_.size()) arena_.resize(used_ + capacity);  // the vector doubles its capacity
+    if (used_ + capacity > arena_.capacity()) arena_.reserve(std::max<std::size_t>(used_ + capacity, 2 * arena_.capacity()));
+    if (used_ + capacity > arena_.size()) arena_.resize(used_ + capacity);  // touches only the new block
     const std::uint64_t offset = used_;
     used_ += capacity;
     return offset;
