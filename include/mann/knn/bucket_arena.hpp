@@ -66,13 +66,19 @@ class BucketArena {
     return c;
   }
 
+  // Strong guarantee: what may throw (the free list's room, the arena's growth) comes before any
+  // change a caller could see.
   void grow(Header& h) {
     const std::uint32_t capacity = h.capacity == 0 ? kSmallest : 2 * h.capacity;
+    if (free_.size() <= size_class(capacity)) free_.resize(size_class(capacity) + 1);
+    const std::size_t old_class = size_class(h.capacity);  // where the old block goes
+    std::vector<std::uint64_t>& free_list = free_[old_class];  // (free_ is not resized below)
+    if (h.capacity > 0 && free_list.size() == free_list.capacity()) free_list.reserve(std::max<std::size_t>(8, 2 * free_list.size()));
     const std::uint64_t offset = take(capacity);
     std::copy(arena_.begin() + static_cast<std::ptrdiff_t>(h.offset),
               arena_.begin() + static_cast<std::ptrdiff_t>(h.offset + h.size),
               arena_.begin() + static_cast<std::ptrdiff_t>(offset));
-    if (h.capacity > 0) free_[size_class(h.capacity)].push_back(h.offset);
+    if (h.capacity > 0) free_list.push_back(h.offset);  // no allocation: room reserved above
     h.offset = offset;
     h.capacity = capacity;
   }

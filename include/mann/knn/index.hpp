@@ -131,9 +131,11 @@ class KnnIndex {
 
   /// Appends `count` inactive slots; returns the first new slot id.
   Index add_empty(Index count) {
-    check_value(count >= 0, where("add_empty").c_str(), "count", count, ">= 0");
-    check_value(slots_ + count <= kMaxSlots, where("add_empty").c_str(), "slots() + count", slots_ + count,
-                "<= 2^31 - 1");
+    // NOTE: the messages (and where()'s string) are built only on failure
+    if (count < 0) check_value(false, where("add_empty").c_str(), "count", count, ">= 0");
+    if (slots_ + count > kMaxSlots) {
+      check_value(false, where("add_empty").c_str(), "slots() + count", slots_ + count, "<= 2^31 - 1");
+    }
     const Index first = slots_;
     if (slots_ + count > keys_.cols()) reserve(std::max<Index>(slots_ + count, 2 * keys_.cols()));
     slots_ += count;
@@ -144,6 +146,8 @@ class KnnIndex {
 
   /// Stores `key` (d × 1) in `slot`: inserts it if the slot is inactive, replaces the key if not.
   /// \throws ValueError for a slot outside [0, slots()) or a NaN/Inf key, ShapeError for a wrong size.
+  /// If the index's structures cannot grow (std::bad_alloc), the slot is left inactive (its old key
+  /// removed) and the index consistent.
   void set(Index slot, const ConstRef& key) {
     check_slot(slot, "set");
     check_key_rows(key, "set", "key");
@@ -198,7 +202,8 @@ class KnnIndex {
   /// Hooks for derived indexes' own structures.
   virtual void on_reserve(Index /*slots*/) {}
   virtual void on_grow(Index /*slots*/) {}
-  virtual void on_insert(Index /*slot*/) {}  ///< after the key is stored and the slot active
+  /// After the key is stored and the slot active; if it throws, it must leave no trace of the slot.
+  virtual void on_insert(Index /*slot*/) {}
   virtual void on_remove(Index /*slot*/) {}  ///< before the slot is deactivated, key still there
 
   /// Fills the unused tail of result column j (from `count` on) with −1 / −∞.
@@ -224,7 +229,14 @@ class KnnIndex {
       active_[static_cast<std::size_t>(slot)] = 1;
       ++active_count_;
     }
-    on_insert(slot);
+    try {
+      on_insert(slot);
+    } catch (...) {  // e.g. std::bad_alloc from a derived index's structures, which undo their part
+      active_[static_cast<std::size_t>(slot)] = 0;
+      keys_.col(slot).setZero();
+      --active_count_;
+      throw;
+    }
   }
 
   // "mann::ExactIndex::search" for method "search".

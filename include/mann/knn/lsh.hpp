@@ -297,9 +297,20 @@ class LshIndex : public KnnIndex<Scalar> {
     if (!params_.bucket_tables) return;
     std::copy(code_.begin(), code_.end(), slot_codes_.begin() + slot * words_);
     const BucketEntry entry = BucketEntry::make(static_cast<std::int32_t>(slot), pack_sketch(projection_.data() + code_bits_));
-    for (Index t = 0; t < tables_; ++t) {
-      const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
-      positions_[link(slot, t)] = static_cast<std::int32_t>(buckets_.push_back(bucket, entry));
+    Index t = 0;
+    try {  // a bucket's growth may throw std::bad_alloc: then undo the tables done, all or nothing
+      for (; t < tables_; ++t) {
+        const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
+        positions_[link(slot, t)] = static_cast<std::int32_t>(buckets_.push_back(bucket, entry));
+      }
+    } catch (...) {
+      for (Index u = 0; u < t; ++u) {  // the slot is still the last entry of its bucket there
+        buckets_.pop_back(static_cast<std::size_t>(u * bucket_count_) + table_code(code_.data(), u));
+        positions_[link(slot, u)] = -1;
+      }
+      for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = 0;
+      std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
+      throw;
     }
   }
 

@@ -1,0 +1,112 @@
+// An LshIndex whose structures cannot grow (std::bad_alloc from the n-th allocation, for every n
+// a run of writes makes) stays consistent: the slot being written is left inactive and in no
+// bucket, and the index answers as one built from its active keys alone. On its own: it replaces
+// the global operator new in this test binary.
+#if defined(__GNUC__) && !defined(__clang__)
+// NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "knn/knn_test_support.hpp"
+#include "mann/knn/lsh.hpp"
+
+namespace {
+std::atomic<long> g_fail_in{-1};  // ≥ 0: allocations to grant before one fails
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_fail_in.load(std::memory_order_relaxed) >= 0 && g_fail_in.fetch_sub(1, std::memory_order_relaxed) == 0) {
+    g_fail_in.store(-1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using mann::Index;
+
+// 4 tables of 4 bits, every bucket probed, no cap: every active slot is a candidate of every query.
+mann::LshIndex<float> make_index(Index d) {
+  mann::LshParams params;
+  params.tables = 4;
+  params.bits_per_table = 4;
+  params.sketch_bits = 16;
+  mann::LshSearchParams search;
+  search.probes_per_table = 16;
+  search.max_candidates = 0;
+  return mann::LshIndex<float>(d, params, search);
+}
+
+// The index holds exactly its active slots: the buckets of each table hold size() entries, and a
+// search over all buckets finds (and re-ranks) exactly the active slots, as a fresh index of the
+// same keys does.
+void expect_consistent(const mann::LshIndex<float>& index, const mann::MatrixF& queries) {
+  for (Index t = 0; t < 4; ++t) {
+    Index entries = 0;
+    for (std::uint64_t b = 0; b < 16; ++b) entries += index.bucket_size(t, b);
+    EXPECT_EQ(entries, index.size()) << "table " << t;
+  }
+  mann::LshIndex<float> fresh = make_index(index.dimension());
+  fresh.add_empty(index.slots());
+  for (Index s = 0; s < index.slots(); ++s) {
+    if (index.active(s)) fresh.set(s, index.key(s));
+  }
+  const Index k = index.size();
+  mann::KnnResult<float> got, want;
+  mann::KnnWorkspace<float> ws;
+  index.search(queries, k, got, ws);
+  EXPECT_EQ(ws.reranked, k * queries.cols());
+  fresh.search(queries, k, want);
+  EXPECT_EQ(got.indices, want.indices);
+}
+
+TEST(LshIndexAllocationFailure, AWriteThatCannotGrowLeavesNoTrace) {
+  const Index d = 8, first = 60, total = 400;
+  mann::Rng rng(11);
+  const mann::MatrixF keys = knn_test::unit_columns<float>(d, total, rng);
+  const mann::MatrixF queries = knn_test::unit_columns<float>(d, 6, rng);
+  long failures = 0;
+  for (long fail_at = 0;; ++fail_at) {
+    mann::LshIndex<float> index = make_index(d);
+    index.add(keys.leftCols(first));
+    bool threw = false;
+    Index next = first;
+    g_fail_in.store(fail_at);
+    try {
+      for (; next < total; ++next) {  // one at a time; every 7th replaces an earlier slot instead
+        if (next % 7 == 0) {
+          index.set(next % first, keys.col(next));
+        } else {
+          index.add(keys.col(next));
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    g_fail_in.store(-1);
+    if (!threw) break;  // every allocation of the run has failed once
+    ++failures;
+    SCOPED_TRACE(testing::Message() << "allocation " << fail_at << " failed, at key " << next);
+    if (next % 7 == 0) {
+      EXPECT_FALSE(index.active(next % first));  // its old key is gone too
+    }
+    expect_consistent(index, queries);
+    for (++next; next < total; ++next) index.add(keys.col(next));  // and the index goes on
+    expect_consistent(index, queries);
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(failures, 20);  // the writes did allocate, in the arena and elsewhere
+}
+
+}  // namespace
