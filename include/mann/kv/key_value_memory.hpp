@@ -349,7 +349,9 @@ class KeyValueMemory {
   /// if V[n_1] = v, K[n_1] ← (q̂ + K[n_1]) / ‖q̂ + K[n_1]‖; otherwise the oldest slot n' (ties and
   /// noise: see age_noise) gets K[n'] ← q̂, V[n'] ← v. The written slot's age becomes 0 and every
   /// other age grows by 1. n_1 is query()'s prediction (update_from_prediction) or a fresh search.
-  /// \throws ShapeError / ValueError as loss().
+  /// \throws ShapeError / ValueError as loss(). On std::bad_alloc the queries before j are
+  /// written, and the slot query j was writing is left empty (never written; its old key and value
+  /// gone); the memory stays consistent.
   void update(Cache& cache, const std::vector<Value>& targets) {
     const char* where = "mann::KeyValueMemory::update";
     const Index batch = cache.normalised.cols();
@@ -379,7 +381,13 @@ class KeyValueMemory {
         slot = oldest_slot();
         new_key_ = q;
       }
-      index_->set(slot, new_key_);
+      value_lists_[v];  // NOTE: may allocate (a new value's list), so before anything changes
+      try {
+        index_->set(slot, new_key_);
+      } catch (...) {  // std::bad_alloc: the index dropped the slot, so it becomes empty here too
+        forget(slot);
+        throw;
+      }
       write(slot, v);
     }
   }
@@ -497,7 +505,8 @@ class KeyValueMemory {
     return best;
   }
 
-  // Bookkeeping of one write: the clock advances, the slot's age becomes 0.
+  // Bookkeeping of one write: the clock advances, the slot's age becomes 0. Allocates nothing if
+  // value v has a list.
   void write(Index slot, Value v) {
     ++clock_;
     stamps_[static_cast<std::size_t>(slot)] = clock_;
@@ -566,6 +575,18 @@ class KeyValueMemory {
     pool_position_[static_cast<std::size_t>(last)] = position;
     pool_.pop_back();
     pool_position_[static_cast<std::size_t>(slot)] = -1;
+  }
+
+  // Makes a written slot empty again (after its key left the index); no allocation.
+  void forget(Index slot) {
+    if (values_[static_cast<std::size_t>(slot)] == kEmpty) return;  // still in the pool
+    value_unlink(slot);
+    lru_unlink(slot);
+    values_[static_cast<std::size_t>(slot)] = kEmpty;
+    stamps_[static_cast<std::size_t>(slot)] = 0;
+    pool_position_[static_cast<std::size_t>(slot)] = static_cast<Index>(pool_.size());
+    pool_.push_back(slot);  // within the capacity reserved for every slot
+    ++version_;
   }
 
   void reset_structures() {

@@ -1,7 +1,7 @@
-// An LshIndex whose structures cannot grow (std::bad_alloc from the n-th allocation, for every n
-// a run of writes makes) stays consistent: the slot being written is left inactive and in no
-// bucket, and the index answers as one built from its active keys alone. On its own: it replaces
-// the global operator new in this test binary.
+// An LshIndex, or a KeyValueMemory over one, whose structures cannot grow (std::bad_alloc from the
+// n-th allocation, for every n a run of writes makes) stays consistent: the slot being written is
+// left inactive and in no bucket (empty, in the memory), and the index answers as one built from
+// its active keys alone. On its own: it replaces the global operator new in this test binary.
 #if defined(__GNUC__) && !defined(__clang__)
 // NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -16,6 +16,7 @@
 
 #include "knn/knn_test_support.hpp"
 #include "mann/knn/lsh.hpp"
+#include "mann/kv/key_value_memory.hpp"
 
 namespace {
 std::atomic<long> g_fail_in{-1};  // ≥ 0: allocations to grant before one fails
@@ -107,6 +108,72 @@ TEST(LshIndexAllocationFailure, AWriteThatCannotGrowLeavesNoTrace) {
     if (HasFailure()) break;
   }
   EXPECT_GT(failures, 20);  // the writes did allocate, in the arena and elsewhere
+}
+
+using Memory = mann::KeyValueMemory<float>;
+
+// Written slots (value ≠ kEmpty) are exactly the index's active ones, and each value's most recent
+// slot is its written slot of the smallest age.
+void expect_consistent(const Memory& memory, Memory::Value values) {
+  Index written = 0;
+  for (Index s = 0; s < memory.memory_size(); ++s) {
+    const bool has_value = memory.value(s) != Memory::kEmpty;
+    EXPECT_EQ(has_value, memory.index().active(s)) << "slot " << s;
+    written += has_value;
+  }
+  EXPECT_EQ(memory.written(), written);
+  for (Memory::Value v = 0; v < values; ++v) {
+    Index newest = -1;
+    for (Index s = 0; s < memory.memory_size(); ++s) {
+      if (memory.value(s) == v && (newest < 0 || memory.age(s) < memory.age(newest))) newest = s;
+    }
+    EXPECT_EQ(memory.most_recent_slot(v), newest) << "value " << v;
+  }
+}
+
+TEST(KeyValueMemoryAllocationFailure, AnUpdateThatCannotGrowLeavesTheMemoryConsistent) {
+  const Index key_size = 8, slots = 100, steps = 40, batch = 4;
+  const Memory::Value values = 12;  // new values appear along the run: their lists allocate
+  mann::Rng rng(3);
+  const mann::MatrixF x = knn_test::clustered_columns<float>(key_size, steps * batch, 6, 0.4, rng);
+  std::vector<std::vector<Memory::Value>> labels(steps);
+  for (auto& step : labels) {
+    for (Index j = 0; j < batch; ++j) step.push_back(static_cast<Memory::Value>(rng.below(values)));
+  }
+  mann::KeyValueMemoryOptions options;
+  options.k = 4;
+  options.method = mann::KnnMethod::lsh;
+  options.lsh = mann::LshParams{};
+  options.lsh->tables = 4;
+  options.lsh->bits_per_table = 4;
+  options.lsh->sketch_bits = 16;
+  auto run = [&](Memory& memory, Memory::Cache& cache) {
+    for (Index step = 0; step < steps; ++step) {
+      memory.query(x.middleCols(step * batch, batch), cache);
+      memory.update(cache, labels[static_cast<std::size_t>(step)]);
+    }
+  };
+  long failures = 0;
+  for (long fail_at = 0;; ++fail_at) {
+    Memory memory(slots, key_size, options);
+    Memory::Cache cache;
+    bool threw = false;
+    g_fail_in.store(fail_at);
+    try {
+      run(memory, cache);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    g_fail_in.store(-1);
+    if (!threw) break;
+    ++failures;
+    SCOPED_TRACE(testing::Message() << "allocation " << fail_at << " failed");
+    expect_consistent(memory, values);
+    run(memory, cache);  // and the memory goes on
+    expect_consistent(memory, values);
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(failures, 10);
 }
 
 }  // namespace
