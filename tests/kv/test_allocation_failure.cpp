@@ -53,6 +53,12 @@ mann::LshIndex<float> make_index(Index d) {
 // search over all buckets finds (and re-ranks) exactly the active slots, as a fresh index of the
 // same keys does.
 void expect_consistent(const mann::LshIndex<float>& index, const mann::MatrixF& queries) {
+  std::vector<std::uint64_t> code(static_cast<std::size_t>(index.code_words()));
+  for (Index s = 0; s < index.slots(); ++s) {
+    if (index.active(s)) continue;
+    index.slot_code(s, code.data());
+    for (const std::uint64_t word : code) EXPECT_EQ(word, 0u) << "inactive slot " << s << " keeps a code";
+  }
   for (Index t = 0; t < 4; ++t) {
     Index entries = 0;
     for (std::uint64_t b = 0; b < 16; ++b) entries += index.bucket_size(t, b);
@@ -119,6 +125,9 @@ void expect_consistent(const Memory& memory, Memory::Value values) {
   for (Index s = 0; s < memory.memory_size(); ++s) {
     const bool has_value = memory.value(s) != Memory::kEmpty;
     EXPECT_EQ(has_value, memory.index().active(s)) << "slot " << s;
+    if (!has_value) {
+      EXPECT_EQ(memory.age(s), memory.clock()) << "empty slot " << s << " is not the oldest";
+    }
     written += has_value;
   }
   EXPECT_EQ(memory.written(), written);

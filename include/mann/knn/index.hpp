@@ -138,9 +138,11 @@ class KnnIndex {
     }
     const Index first = slots_;
     if (slots_ + count > keys_.cols()) reserve(std::max<Index>(slots_ + count, 2 * keys_.cols()));
+    // NOTE: what may throw (a reserve that failed half-way leaves these to allocate) comes before
+    // slots_ grows
+    active_.resize(static_cast<std::size_t>(slots_ + count), 0);
+    on_grow(slots_ + count);
     slots_ += count;
-    active_.resize(static_cast<std::size_t>(slots_), 0);
-    on_grow(slots_);
     return first;
   }
 

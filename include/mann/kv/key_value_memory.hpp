@@ -351,7 +351,7 @@ class KeyValueMemory {
   /// other age grows by 1. n_1 is query()'s prediction (update_from_prediction) or a fresh search.
   /// \throws ShapeError / ValueError as loss(). On std::bad_alloc the queries before j are
   /// written, and the slot query j was writing is left empty (never written; its old key and value
-  /// gone); the memory stays consistent.
+  /// gone); the memory stays consistent (the random draw of that write is spent).
   void update(Cache& cache, const std::vector<Value>& targets) {
     const char* where = "mann::KeyValueMemory::update";
     const Index batch = cache.normalised.cols();
@@ -385,7 +385,7 @@ class KeyValueMemory {
       try {
         index_->set(slot, new_key_);
       } catch (...) {  // std::bad_alloc: the index dropped the slot, so it becomes empty here too
-        forget(slot);
+        if (!index_->active(slot)) forget(slot);
         throw;
       }
       write(slot, v);
@@ -408,7 +408,7 @@ class KeyValueMemory {
   /// their key and age (an empty slot's age is the clock). Among written slots of equal age the
   /// smaller slot id counts as older.
   /// \throws ShapeError / ValueError on wrong sizes, NaN/Inf keys, bad values, ages or clock; the
-  /// memory is unchanged then.
+  /// memory is unchanged then. On std::bad_alloc it is consistent but may hold part of the state.
   void restore(const ConstRef& keys, const std::vector<Value>& values, const std::vector<std::int64_t>& ages,
                std::int64_t clock = -1) {
     const char* where = "mann::KeyValueMemory::restore";
@@ -426,8 +426,6 @@ class KeyValueMemory {
     if (clock != -1 && clock < oldest) {
       check_value(false, where, "clock", clock, detail::concat("-1 or >= ", oldest, " (the largest age)").c_str());
     }
-    clear();
-    clock_ = clock == -1 ? oldest : clock;
     // written slots, oldest first, rejoin the recency lists in that order
     std::vector<Index> order;
     for (Index s = 0; s < memory_size(); ++s)
@@ -435,6 +433,8 @@ class KeyValueMemory {
     std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
       return ages[static_cast<std::size_t>(a)] > ages[static_cast<std::size_t>(b)];
     });
+    clear();
+    clock_ = clock == -1 ? oldest : clock;
     for (const Index s : order) {
       index_->set(s, keys.col(s));
       stamps_[static_cast<std::size_t>(s)] = clock_ - ages[static_cast<std::size_t>(s)];
@@ -521,8 +521,8 @@ class KeyValueMemory {
   }
 
   void set_value(Index slot, Value v) {
+    ValueList& list = value_lists_[v];  // may allocate: before the slot changes
     values_[static_cast<std::size_t>(slot)] = v;
-    ValueList& list = value_lists_[v];
     value_prev_[static_cast<std::size_t>(slot)] = list.newest;
     value_next_[static_cast<std::size_t>(slot)] = -1;
     if (list.newest >= 0)
