@@ -2,36 +2,16 @@
 // n-th allocation, for every n a run of writes makes) stays consistent: the slot being written is
 // left inactive and in no bucket (empty, in the memory), and the index answers as one built from
 // its active keys alone. On its own: it replaces the global operator new in this test binary.
-#if defined(__GNUC__) && !defined(__clang__)
-// NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "replaced_operator_new.hpp"  // first: the global operator new of this binary
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <new>
 #include <vector>
 
 #include "knn/knn_test_support.hpp"
 #include "mann/knn/lsh.hpp"
 #include "mann/kv/key_value_memory.hpp"
-
-namespace {
-std::atomic<long> g_fail_in{-1};  // ≥ 0: allocations to grant before one fails
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_fail_in.load(std::memory_order_relaxed) >= 0 && g_fail_in.fetch_sub(1, std::memory_order_relaxed) == 0) {
-    g_fail_in.store(-1, std::memory_order_relaxed);
-    throw std::bad_alloc();
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -89,7 +69,7 @@ TEST(LshIndexAllocationFailure, AWriteThatCannotGrowLeavesNoTrace) {
     index.add(keys.leftCols(first));
     bool threw = false;
     Index next = first;
-    g_fail_in.store(fail_at);
+    mann_test::fail_in.store(fail_at);
     try {
       for (; next < total; ++next) {  // one at a time; every 7th replaces an earlier slot instead
         if (next % 7 == 0) {
@@ -101,7 +81,7 @@ TEST(LshIndexAllocationFailure, AWriteThatCannotGrowLeavesNoTrace) {
     } catch (const std::bad_alloc&) {
       threw = true;
     }
-    g_fail_in.store(-1);
+    mann_test::fail_in.store(-1);
     if (!threw) break;  // every allocation of the run has failed once
     ++failures;
     SCOPED_TRACE(testing::Message() << "allocation " << fail_at << " failed, at key " << next);
@@ -167,13 +147,13 @@ TEST(KeyValueMemoryAllocationFailure, AnUpdateThatCannotGrowLeavesTheMemoryConsi
     Memory memory(slots, key_size, options);
     Memory::Cache cache;
     bool threw = false;
-    g_fail_in.store(fail_at);
+    mann_test::fail_in.store(fail_at);
     try {
       run(memory, cache);
     } catch (const std::bad_alloc&) {
       threw = true;
     }
-    g_fail_in.store(-1);
+    mann_test::fail_in.store(-1);
     if (!threw) break;
     ++failures;
     SCOPED_TRACE(testing::Message() << "allocation " << fail_at << " failed");

@@ -1,30 +1,11 @@
 // The hot loop of a KeyValueMemory (query, loss, backward, update) allocates nothing after warm-up:
 // counted by replacing the global operator new in this test binary.
-#if defined(__GNUC__) && !defined(__clang__)
-// NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "replaced_operator_new.hpp"  // first: the global operator new of this binary
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "knn/knn_test_support.hpp"
 #include "mann/kv/key_value_memory.hpp"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -47,13 +28,13 @@ long allocations_per_run(Memory& memory, Index b, bool update, int steps = 8) {
   }
   long before = 0;
   for (int s = 0; s < 2 * steps; ++s) {
-    if (s == steps) before = g_allocations.load();
+    if (s == steps) before = mann_test::allocations.load();
     memory.query(batches[static_cast<std::size_t>(s % steps)], cache);
     memory.loss(labels[static_cast<std::size_t>(s % steps)], cache);
     memory.backward(cache, grad);
     if (update) memory.update(cache, labels[static_cast<std::size_t>(s % steps)]);
   }
-  return g_allocations.load() - before;
+  return mann_test::allocations.load() - before;
 }
 
 Memory prefilled(mann::KeyValueMemoryOptions options) {

@@ -4,10 +4,11 @@
 // finite-difference gradient check through time, the overwrite rule of backward, no allocation
 // after the first call (Eigen's EIGEN_RUNTIME_NO_MALLOC hook and a counting operator new), and
 // option/shape errors.
+#include "replaced_operator_new.hpp"  // first: the global operator new of this binary
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace {
 long long eigen_mallocs = 0;
@@ -37,20 +38,8 @@ inline void eigen_assert_failed(const char* what, const char* file, int line) {
 #include "mann/train/grad_check.hpp"
 
 namespace {
-long long allocations = 0;
-}
 
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t size) {
-  ++allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
+using mann_test::allocations;
 
 using mann::MatrixD;
 using Head = mann::NtmHead<double>;
@@ -517,12 +506,12 @@ TEST(NtmHead, NoAllocationAfterTheFirstCall) {
   };
   run();  // sizes every buffer
   before = eigen_mallocs;
-  const long long news = allocations;
+  const long news = allocations.load();
   Eigen::internal::set_is_malloc_allowed(false);
   run();
   Eigen::internal::set_is_malloc_allowed(true);
   EXPECT_EQ(eigen_mallocs - before, 0);
-  EXPECT_EQ(allocations - news, 0);
+  EXPECT_EQ(allocations.load() - news, 0);
   EXPECT_TRUE(steps.back().reads.allFinite());
 }
 

@@ -9,42 +9,26 @@ inline std::atomic<long> g_eigen_assertions{0};
   do {                                                                       \
     if (!(x)) g_eigen_assertions.fetch_add(1, std::memory_order_relaxed);   \
   } while (false)
-#if defined(__GNUC__) && !defined(__clang__)
-// NOTE: GCC pairs the replaced new/delete below after inlining and flags malloc/free as mismatched.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "replaced_operator_new.hpp"  // the global operator new of this binary
 
 #include <gtest/gtest.h>
-
-#include <cstdlib>
-#include <new>
 
 #include "mann/core/init.hpp"
 #include "mann/models/conv_net.hpp"
 #include "mann/models/conv_net_memory.hpp"
 
 namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
 
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
+using mann_test::allocations;
 
 // Allocations (operator new + Eigen heap) made by f().
 template <class F>
 long allocations_during(F&& f) {
-  const long before = g_allocations.load() + g_eigen_assertions.load();
+  const long before = allocations.load() + g_eigen_assertions.load();
   Eigen::internal::set_is_malloc_allowed(false);
   f();
   Eigen::internal::set_is_malloc_allowed(true);
-  return g_allocations.load() + g_eigen_assertions.load() - before;
+  return allocations.load() + g_eigen_assertions.load() - before;
 }
 
 mann::ConvNetEncoderOptions encoder_options() {

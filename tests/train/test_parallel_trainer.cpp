@@ -2,9 +2,9 @@
 // training step allocates nothing after the first (global operator new is counted in this binary).
 // Eigen allocates with malloc, not operator new: its EIGEN_RUNTIME_NO_MALLOC hook reports those,
 // through an eigen_assert that counts instead of aborting.
+#include "replaced_operator_new.hpp"  // first: the global operator new of this binary
+
 #include <atomic>
-#include <cstdlib>
-#include <new>
 
 namespace {
 std::atomic<long long> eigen_mallocs{0};
@@ -24,20 +24,8 @@ std::atomic<long long> eigen_mallocs{0};
 #include "mann/train/rmsprop.hpp"
 
 namespace {
-std::atomic<long long> allocations{0};
-}
 
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
+using mann_test::allocations;
 
 using Model = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
 

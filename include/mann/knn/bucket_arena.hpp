@@ -70,11 +70,12 @@ class BucketArena {
   // change a caller could see.
   void grow(Header& h) {
     const std::uint32_t capacity = h.capacity == 0 ? kSmallest : 2 * h.capacity;
-    if (free_.size() <= size_class(capacity)) free_.resize(size_class(capacity) + 1);
-    const std::size_t old_class = size_class(h.capacity);  // where the old block goes
-    std::vector<std::uint64_t>& free_list = free_[old_class];  // (free_ is not resized below)
-    if (h.capacity > 0 && free_list.size() == free_list.capacity()) free_list.reserve(std::max<std::size_t>(8, 2 * free_list.size()));
-    const std::uint64_t offset = take(capacity);
+    const std::size_t new_class = size_class(capacity);
+    if (free_.size() <= new_class) free_.resize(new_class + 1);  // free_ is not resized below
+    std::vector<std::uint64_t>& free_list = free_[size_class(h.capacity)];  // where the old block goes
+    if (h.capacity > 0 && free_list.size() == free_list.capacity())
+      free_list.reserve(std::max<std::size_t>(8, 2 * free_list.size()));
+    const std::uint64_t offset = take(capacity, free_[new_class]);
     std::copy(arena_.begin() + static_cast<std::ptrdiff_t>(h.offset),
               arena_.begin() + static_cast<std::ptrdiff_t>(h.offset + h.size),
               arena_.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -83,14 +84,13 @@ class BucketArena {
     h.capacity = capacity;
   }
 
-  std::uint64_t take(std::uint32_t capacity) {
-    const std::size_t c = size_class(capacity);
-    if (c < free_.size() && !free_[c].empty()) {
-      const std::uint64_t offset = free_[c].back();
-      free_[c].pop_back();
+  // A block of `capacity` entries: a free one of its size class (`free_blocks`), else new at the end.
+  std::uint64_t take(std::uint32_t capacity, std::vector<std::uint64_t>& free_blocks) {
+    if (!free_blocks.empty()) {
+      const std::uint64_t offset = free_blocks.back();
+      free_blocks.pop_back();
       return offset;
     }
-    if (free_.size() <= c) free_.resize(c + 1);
     if (used_ + capacity > arena_.capacity()) arena_.reserve(std::max<std::size_t>(used_ + capacity, 2 * arena_.capacity()));
     if (used_ + capacity > arena_.size()) arena_.resize(used_ + capacity);  // touches only the new block
     const std::uint64_t offset = used_;

@@ -59,7 +59,7 @@ struct KnnWorkspace {
   std::vector<std::uint64_t> seen;         ///< bit set of the slots already candidates
   std::vector<Index> candidates;
   std::vector<std::uint32_t> distances;    ///< Hamming distances of the candidates
-  std::vector<std::uint32_t> histogram;  ///< Hamming distance → count (four interleaved)
+  std::vector<std::uint32_t> histogram;    ///< Hamming distance → count
   std::vector<Index> ties;
   std::vector<std::int32_t> agreements;
   std::vector<TopKSelector<std::int32_t>> code_selectors;

@@ -203,7 +203,7 @@ class LshIndex : public KnnIndex<Scalar> {
   /// The sketch stored with `slot` in every bucket holding it (for tests); needs bucket tables and an
   /// active slot.
   std::uint64_t slot_sketch(Index slot) const {
-    const std::size_t bucket = table_code(slot_codes_.data() + slot * words_, 0);
+    const std::size_t bucket = arena_bucket(0, table_code(slot_codes_.data() + slot * words_, 0));
     return buckets_.at(bucket, static_cast<std::size_t>(positions_[link(slot, 0)])).sketch();
   }
 
@@ -218,7 +218,7 @@ class LshIndex : public KnnIndex<Scalar> {
 
   /// Number of active slots in bucket `bucket` of table `t` (for tests and tuning).
   Index bucket_size(Index t, std::uint64_t bucket) const {
-    return static_cast<Index>(buckets_.size(static_cast<std::size_t>(t * bucket_count_) + bucket));
+    return static_cast<Index>(buckets_.size(arena_bucket(t, bucket)));
   }
 
  protected:
@@ -246,8 +246,7 @@ class LshIndex : public KnnIndex<Scalar> {
       const std::uint64_t* code = query_code(ws, j);
       for (Index t = 0; t < tables_; ++t) {
         const std::uint64_t home = table_code(code, t);
-        const auto table = static_cast<std::size_t>(t * bucket_count_);
-        auto add = [&](std::uint64_t bucket) { ws.probe_buckets.push_back(table + bucket); };
+        auto add = [&](std::uint64_t bucket) { ws.probe_buckets.push_back(arena_bucket(t, bucket)); };
         if (search_.probe == LshProbe::multi_probe) {
           multi_probe(projections.col(j).data() + t * bits_, home, ws, add);
         } else {
@@ -300,27 +299,24 @@ class LshIndex : public KnnIndex<Scalar> {
     Index t = 0;
     try {  // a bucket's growth may throw std::bad_alloc: then undo the tables done, all or nothing
       for (; t < tables_; ++t) {
-        const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
-        positions_[link(slot, t)] = static_cast<std::int32_t>(buckets_.push_back(bucket, entry));
+        positions_[link(slot, t)] = static_cast<std::int32_t>(buckets_.push_back(slot_bucket(t), entry));
       }
     } catch (...) {
       for (Index u = 0; u < t; ++u) {  // the slot is still the last entry of its bucket there
-        buckets_.pop_back(static_cast<std::size_t>(u * bucket_count_) + table_code(code_.data(), u));
+        buckets_.pop_back(slot_bucket(u));
         positions_[link(slot, u)] = -1;
       }
-      for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = 0;
-      std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
+      clear_codes(slot);
       throw;
     }
   }
 
   void on_remove(Index slot) override {
     slot_code(slot, code_.data());
-    for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = 0;
+    clear_codes(slot);
     if (!params_.bucket_tables) return;
-    std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
     for (Index t = 0; t < tables_; ++t) {  // swap with the bucket's last entry, then drop it
-      const std::size_t bucket = static_cast<std::size_t>(t * bucket_count_) + table_code(code_.data(), t);
+      const std::size_t bucket = slot_bucket(t);
       const std::int32_t position = positions_[link(slot, t)];
       const BucketEntry moved = buckets_.back(bucket);
       buckets_.at(bucket, static_cast<std::size_t>(position)) = moved;
@@ -356,6 +352,18 @@ class LshIndex : public KnnIndex<Scalar> {
     return static_cast<std::size_t>(slot) * static_cast<std::size_t>(tables_) + static_cast<std::size_t>(t);
   }
   std::uint64_t* query_code(KnnWorkspace<Scalar>& ws, Index j) const { return ws.query_codes.data() + j * words_; }
+  // Bucket `bucket` of table t in the arena.
+  std::size_t arena_bucket(Index t, std::uint64_t bucket) const {
+    return static_cast<std::size_t>(t * bucket_count_) + static_cast<std::size_t>(bucket);
+  }
+  // The arena bucket of table t holding the slot whose code is in code_ (on_insert, on_remove).
+  std::size_t slot_bucket(Index t) const { return arena_bucket(t, table_code(code_.data(), t)); }
+  // Zeroes the slot's stored codes (both copies).
+  void clear_codes(Index slot) {
+    for (Index w = 0; w < words_; ++w) codes_[word_offset(slot, w)] = 0;
+    if (params_.bucket_tables)
+      std::fill(slot_codes_.begin() + slot * words_, slot_codes_.begin() + (slot + 1) * words_, std::uint64_t{0});
+  }
 
   // Bit j of out (count bits, in (count + 63) / 64 words) is [projection_j > 0].
   static void pack_signs(const Scalar* projection, Index count, std::uint64_t* out) {
