@@ -13,11 +13,11 @@
 
 #include "mann/memory/lrua_head.hpp"
 #include "mann/models/controller_only.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/parallel_trainer.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 namespace {
 

@@ -5,11 +5,12 @@
 #   2. Debug + AddressSanitizer + UndefinedBehaviorSanitizer, built with clang (build-asan/): a second
 #      compiler's warnings, and it builds instrumented Eigen code in ~70% of g++'s time. -O0 -g1 (line
 #      tables for the reports); the whole-episode gradient checks get -O1 (tests/CMakeLists.txt).
+# Tests on the real Omniglot data read it from $MANN_DATA_DIR, else data/omniglot in this repository
+# (./scripts/run-example.sh downloads it there); without it they are skipped, saying so.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 jobs=$(nproc)
-export MANN_DATA_DIR=${MANN_DATA_DIR:-$root/../shared/data/omniglot}
 
 echo "== Release build (warnings are errors) =="
 cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DMANN_BUILD_BENCH=OFF \

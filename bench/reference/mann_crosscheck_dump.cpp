@@ -20,9 +20,9 @@
 #include "mann/core/init.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/memory/lrua_head.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A PyTorch reference of mann's Mann<float, Lstm<float>, LruaHead<float>> (Santoro et al. 2016).
 
-The same model, step for step, as include/mann/models/mann.hpp with an Lstm controller and an
+The same model, step for step, as include/mann/models/mann_model.hpp with an Lstm controller and an
 LruaHead, with gradients from autograd:
 
   controller input  [x_t; y_{t-1}; r_{t-1}]      (y_0 = 0, r_0 = 0: the wiped state)

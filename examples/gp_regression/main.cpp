@@ -22,10 +22,10 @@
 #include "mann/data/gp.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/memory/lrua_head.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/parallel_trainer.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 #include "../common/checkpoint_settings.hpp"
 #include "../common/progress.hpp"

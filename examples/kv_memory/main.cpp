@@ -24,7 +24,7 @@
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/linear.hpp"
 #include "mann/nn/losses.hpp"
-#include "mann/train/adam.hpp"
+#include "mann/optim/adam.hpp"
 
 namespace {
 

@@ -24,12 +24,12 @@
 #include "mann/memory/lrua_head.hpp"
 #include "mann/memory/ntm_head.hpp"
 #include "mann/models/controller_only.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/lstm.hpp"
-#include "mann/train/episodes.hpp"
+#include "mann/data/episodes.hpp"
 #include "mann/train/parallel_trainer.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 #include "../common/checkpoint_settings.hpp"
 #include "../common/progress.hpp"
@@ -361,8 +361,7 @@ int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::C
 }
 
 int run(const Settings& s) {
-  mann::OmniglotDownloadOptions download;
-  const std::string dir = s.data_dir.empty() ? mann::find_omniglot_dir(download) : s.data_dir;
+  const std::string dir = s.data_dir.empty() ? mann::find_omniglot_dir() : s.data_dir;
   mann::OmniglotLoadOptions load;
   load.alphabet_limit = s.alphabet_limit;
   const mann::OmniglotImages images = mann::load_omniglot(dir, load);

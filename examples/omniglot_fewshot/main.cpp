@@ -34,8 +34,9 @@
 #include "mann/data/omniglot_lake_runs.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/models/conv_net_memory.hpp"
-#include "mann/train/episode.hpp"
-#include "mann/train/few_shot_evaluation.hpp"
+#include "mann/models/pixel_nearest_neighbour.hpp"
+#include "mann/core/episode.hpp"
+#include "mann/data/few_shot_evaluation.hpp"
 #include "../common/checkpoint_settings.hpp"
 #include "../common/progress.hpp"
 

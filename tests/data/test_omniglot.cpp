@@ -1,6 +1,7 @@
-// Tests for mann/data/omniglot.hpp and mann/data/omniglot_images.hpp: the loader on a subset of the
-// real data and on small fixture trees (folders and zips), its errors, the cache, finding and
-// downloading the data.
+// Tests for mann/data/omniglot.hpp (with omniglot_files.hpp, omniglot_listing.hpp, omniglot_cache.hpp)
+// and mann/data/omniglot_images.hpp: the loader on a subset of the real data (skipped without it, see
+// tests/support/omniglot_test_data.hpp) and on small fixture trees (folders and zips), its errors, the
+// cache, finding the data.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <unistd.h>
@@ -17,12 +18,12 @@
 #include <vector>
 
 #include "mann/data/omniglot.hpp"
+#include "support/omniglot_test_data.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kRealData = MANN_SOURCE_DIR "/../shared/data/omniglot";
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitized = true;
@@ -217,6 +218,7 @@ std::vector<std::string> listing(const fs::path& dir) {
 // ---- real data --------------------------------------------------------------------------------
 
 TEST(OmniglotRealData, FirstAlphabetsOfEachZipInFolderOrder) {
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
   mann::OmniglotLoadOptions options = quiet();
   options.alphabet_limit = 2;
   const mann::OmniglotImages images = mann::load_omniglot(kRealData, options);
@@ -260,6 +262,7 @@ TEST(OmniglotRealData, FirstAlphabetsOfEachZipInFolderOrder) {
 }
 
 TEST(OmniglotRealData, BrailleDuplicateDrawingsAreIdentical) {
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
   mann::OmniglotLoadOptions options = quiet();
   options.alphabets = {"Braille"};
   const mann::OmniglotImages images = mann::load_omniglot(kRealData, options);
@@ -277,6 +280,7 @@ TEST(OmniglotRealData, BrailleDuplicateDrawingsAreIdentical) {
 
 TEST(OmniglotRealData, FullLoadCountsOrderSplitAndCache) {
   if (kSanitized) GTEST_SKIP() << "the full 32,460-PNG load is left to the Release build";
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
   TempDir cache("full-cache");
   mann::OmniglotLoadOptions options = quiet(true);
   options.cache_dir = cache.str();
@@ -620,24 +624,26 @@ TEST(OmniglotCache, DefaultCacheDirIsTheUserCacheNotTheDataDir) {
     EXPECT_TRUE(fs::exists(path));
     EXPECT_EQ(listing(data.path()), (std::vector<std::string>{"images_background", "images_evaluation"}));
     // The file name depends on the data folder.
-    EXPECT_NE(mann::omniglot_cache_path(kRealData, options), path);
+    EXPECT_NE(mann::omniglot_cache_path(xdg.str(), options), path);
   }
   EnvGuard no_xdg("XDG_CACHE_HOME", nullptr);
   EnvGuard env_home("HOME", home.str().c_str());
   EXPECT_EQ(fs::path(mann::omniglot_cache_path(data.str(), options)).parent_path(), home.path() / ".cache" / "mann");
 }
 
-// ---- finding and downloading ------------------------------------------------------------------
+// ---- finding ----------------------------------------------------------------------------------
 
 TEST(OmniglotFind, DataDirFromEnvironmentOrLocalFolder) {
+  TempDir root("findenv");
+  make_fixture(root.path() / "omniglot", true);
   {
-    EnvGuard env("MANN_DATA_DIR", kRealData.c_str());
-    EXPECT_EQ(mann::find_omniglot_dir(), kRealData);
+    const std::string dir = (root.path() / "omniglot").string();
+    EnvGuard env("MANN_DATA_DIR", dir.c_str());
+    EXPECT_EQ(mann::find_omniglot_dir(), dir);
   }
   {
-    const std::string parent = MANN_SOURCE_DIR "/../shared/data";
-    EnvGuard env("MANN_DATA_DIR", parent.c_str());
-    EXPECT_EQ(mann::find_omniglot_dir(), parent + "/omniglot");
+    EnvGuard env("MANN_DATA_DIR", root.str().c_str());  // the parent of omniglot/
+    EXPECT_EQ(mann::find_omniglot_dir(), root.str() + "/omniglot");
   }
   TempDir empty("findempty");
   {
@@ -646,75 +652,17 @@ TEST(OmniglotFind, DataDirFromEnvironmentOrLocalFolder) {
     EXPECT_TRUE(contains(message, "MANN_DATA_DIR is " + empty.str())) << message;
   }
   EnvGuard unset("MANN_DATA_DIR", nullptr);
-  mann::OmniglotDownloadOptions no_download;
-  no_download.download = false;
   {
     CwdGuard cwd(empty.path());
-    const std::string message = error_of<mann::FileError>([&] { mann::find_omniglot_dir(no_download); });
+    const std::string message = error_of<mann::FileError>([] { mann::find_omniglot_dir(); });
     EXPECT_TRUE(contains(message, "no Omniglot data")) << message;
+    EXPECT_TRUE(contains(message, "set MANN_DATA_DIR")) << message;
+    EXPECT_TRUE(fs::is_empty(empty.path())) << "nothing is downloaded or created";
   }
   TempDir local("findlocal");
   make_fixture(local.path() / "data" / "omniglot", true);
   CwdGuard cwd(local.path());
-  EXPECT_EQ(mann::find_omniglot_dir(no_download), "data/omniglot");
-}
-
-TEST(OmniglotDownload, FileUrlWithCurlDownloadsBothZips) {
-  if (mann::detail::omniglot::find_tool("curl").empty()) GTEST_SKIP() << "curl not installed";
-  TempDir dir("download");
-  mann::OmniglotDownloadOptions options;
-  options.base_url = "file://" + fs::weakly_canonical(kRealData).string() + "/";
-  options.tool = "curl";
-  options.progress = false;
-  const fs::path target = dir.path() / "data" / "omniglot";
-  mann::download_omniglot(target.string(), options);
-  EXPECT_EQ(listing(target), (std::vector<std::string>{"images_background.zip", "images_evaluation.zip"}));
-  EXPECT_EQ(fs::file_size(target / "images_background.zip"), fs::file_size(fs::path(kRealData) / "images_background.zip"));
-  EXPECT_TRUE(mann::has_omniglot(target.string()));
-  // find_omniglot_dir downloads into ./data/omniglot when nothing is there.
-  TempDir fresh("downloadfind");
-  EnvGuard unset("MANN_DATA_DIR", nullptr);
-  CwdGuard cwd(fresh.path());
-  EXPECT_EQ(mann::find_omniglot_dir(options), "data/omniglot");
-  EXPECT_TRUE(mann::has_omniglot("data/omniglot"));
-  EXPECT_EQ(listing("data/omniglot").size(), 2u);
-}
-
-TEST(OmniglotDownload, FailuresAreClearAndLeaveNothingBehind) {
-  TempDir dir("downloadfail");
-  const fs::path target = dir.path() / "omniglot";
-  mann::OmniglotDownloadOptions options;
-  options.progress = false;
-  // A tool that does not exist.
-  options.tool = "no-such-download-tool";
-  std::string message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "no-such-download-tool found in PATH")) << message;
-  EXPECT_TRUE(contains(message, "images_background.zip")) << message;
-  // No tool at all.
-  {
-    EnvGuard path("PATH", "");
-    options.tool = "";
-    message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-    EXPECT_TRUE(contains(message, "neither curl nor wget")) << message;
-  }
-  EXPECT_TRUE(listing(target).empty());
-  if (mann::detail::omniglot::find_tool("curl").empty()) return;
-  // A URL that does not resolve (no network needed: a missing file:// path).
-  options.tool = "curl";
-  options.base_url = "file:///nonexistent-mann-omniglot/";
-  message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "failed (exit status")) << message;
-  EXPECT_TRUE(contains(message, "file:///nonexistent-mann-omniglot/images_background.zip")) << message;
-  EXPECT_TRUE(listing(target).empty());
-  // A partial download: the served file is a truncated zip.
-  TempDir server("server");
-  std::vector<unsigned char> zip = read_bytes(fs::path(kRealData) / "images_evaluation.zip");
-  zip.resize(zip.size() / 2);
-  write_bytes(server.path() / "images_background.zip", zip);
-  options.base_url = "file://" + server.str() + "/";
-  message = error_of<mann::FormatError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "is not a readable zip")) << message;
-  EXPECT_TRUE(listing(target).empty());
+  EXPECT_EQ(mann::find_omniglot_dir(), "data/omniglot");
 }
 
 }  // namespace

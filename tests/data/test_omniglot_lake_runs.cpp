@@ -15,22 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "mann/data/omniglot.hpp"
 #include "mann/data/omniglot_lake_runs.hpp"
+#include "support/omniglot_test_data.hpp"
 
 namespace lake_runs_test {  // named: shares a unity translation unit with the other data tests
 
 namespace fs = std::filesystem;
-
-// The real data: $MANN_DATA_DIR (the folder or its omniglot/), else the workspace copy beside the repo.
-std::string real_data_dir() {
-  const char* env = std::getenv("MANN_DATA_DIR");
-  if (env != nullptr && env[0] != '\0') {
-    const fs::path root = env;
-    if (fs::exists(root / "all_runs.zip")) return root.string();
-    if (fs::exists(root / "omniglot" / "all_runs.zip")) return (root / "omniglot").string();
-  }
-  return MANN_SOURCE_DIR "/../shared/data/omniglot";
-}
 
 class TempDir {
  public:
@@ -124,7 +115,7 @@ std::string error_of(const std::string& path) {
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(LakeRunsRealData, TwentyRunsOfTwentyInkOnWhite) {
-  const std::string dir = real_data_dir();
+  MANN_OMNIGLOT_DIR_OR_SKIP(dir, "all_runs.zip");
   const auto runs = mann::load_lake_runs<float>(dir);  // a folder holding all_runs.zip
   ASSERT_EQ(runs.size(), 20u);
   for (std::size_t r = 0; r < runs.size(); ++r) {
@@ -159,7 +150,7 @@ TEST(LakeRunsRealData, TwentyRunsOfTwentyInkOnWhite) {
 
 TEST(LakeRunsRealData, Run01ImagesAreAtlanteanDrawingsDownscaledTheSameWay) {
   // The data README: runs 1–2 come from images_evaluation/Atlantean, pixel for pixel.
-  const std::string dir = real_data_dir();
+  MANN_OMNIGLOT_DIR_OR_SKIP(dir, "all_runs.zip");
   mann::OmniglotLoadOptions options;
   options.alphabets = {"Atlantean"};
   options.use_cache = false;

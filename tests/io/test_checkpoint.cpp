@@ -24,7 +24,7 @@
 #include "mann/io/checkpoint.hpp"
 #include "mann/nn/linear.hpp"
 #include "mann/nn/lstm.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <signal.h>

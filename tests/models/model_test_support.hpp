@@ -8,7 +8,7 @@
 #include <string>
 
 #include "mann/core/init.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/train/grad_check.hpp"
 
 namespace model_test {

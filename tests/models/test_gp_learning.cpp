@@ -13,10 +13,10 @@
 
 #include "mann/data/gp.hpp"
 #include "mann/memory/lrua_head.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/parallel_trainer.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 namespace gp_learning_test {  // named: shares a unity translation unit with test_mann_learning
 

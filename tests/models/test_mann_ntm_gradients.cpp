@@ -7,7 +7,7 @@
 #include <string>
 
 #include "mann/memory/ntm_head.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/feed_forward.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/grad_check.hpp"

@@ -15,7 +15,8 @@ if(MODE STREQUAL "find_package")
       -DMANN_BUILD_EXAMPLES=OFF -DMANN_INSTALL=ON)
   run(${CMAKE_COMMAND} --install ${WORK_DIR}/mann-build)
   run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/consumer-build -G ${GENERATOR}
-      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DMODE=find_package)
+      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DMODE=find_package
+      -DREADME_PROGRAMS=${MANN_SOURCE_DIR}/examples/readme)
 else()
   run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/consumer-build -G ${GENERATOR}
       -DMANN_SOURCE_DIR=${MANN_SOURCE_DIR} -DMODE=add_subdirectory)

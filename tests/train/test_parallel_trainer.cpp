@@ -17,11 +17,14 @@ std::atomic<long long> eigen_mallocs{0};
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+
 #include "mann/memory/lrua_head.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
 #include "mann/train/parallel_trainer.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 namespace {
 
@@ -178,6 +181,45 @@ TEST(ParallelTrainer, PersistentMemoryCarriesStateAcrossBatches) {
   EXPECT_NE(first, second);                 // the second batch sees the first's memory
   EXPECT_EQ(wiped.forward(batch, ws_wiped), wiped_first);  // wiped: same again
   (void)config;
+}
+
+}  // namespace
+
+namespace {
+
+// Bad batches get a clear error at the trainer's and the model's entry, never a read out of bounds
+// (the shares are cut by `instance`) or a 0/0 loss.
+TEST(ParallelTrainer, BadBatchesAreClearErrors) {
+  mann::Rng rng(5);
+  Model model = make_model(rng);
+  mann::ParallelTrainer<Model> trainer(model, 2);
+  mann::RmsProp<float> optimizer(model.parameters());
+  mann::InstanceAccuracy accuracy;
+  auto expect_error = [&](const mann::EpisodeBatch<float>& batch, const std::string& part) {
+    try {
+      trainer.train_step(batch, optimizer, mann::LabelEncoding::one_hot, &accuracy);
+      ADD_FAILURE() << "no error for a batch that should give one naming " << part;
+    } catch (const mann::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  mann::EpisodeBatch<float> short_instance = random_batch(6, 4, rng);
+  short_instance.instance[3].resize(2);
+  expect_error(short_instance, "instance[3] has 2 entries, expected 4");
+  mann::EpisodeBatch<float> missing_steps = random_batch(6, 4, rng);
+  missing_steps.instance.resize(5);
+  expect_error(missing_steps, "instance.size()");
+  mann::EpisodeBatch<float> negative = random_batch(6, 4, rng);
+  negative.instance[0][1] = -1;
+  expect_error(negative, "instance[0] holds -1");
+  mann::EpisodeBatch<float> empty = random_batch(6, 0, rng);
+  expect_error(empty, "episodes in the batch");
+  // The model's own entry point says the same for zero episodes (no NaN loss from 0 / 0).
+  Model::Workspace workspace;
+  EXPECT_THROW(model.forward(empty, workspace), mann::ValueError);
+  // A good batch still trains.
+  const mann::EpisodeBatch<float> good = random_batch(6, 4, rng);
+  EXPECT_TRUE(std::isfinite(trainer.train_step(good, optimizer, mann::LabelEncoding::one_hot, &accuracy)));
 }
 
 }  // namespace

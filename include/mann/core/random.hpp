@@ -72,4 +72,16 @@ class Rng {
   bool has_spare_normal_ = false;
 };
 
+/// The seed of episode `episode` of a generator seeded with `seed` (splitmix64 of both): every episode
+/// has its own stream, so any split of a batch over threads gives the same episodes.
+inline std::uint64_t episode_seed(std::uint64_t seed, std::uint64_t episode) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  return mix(seed ^ mix(episode));
+}
+
 }  // namespace mann

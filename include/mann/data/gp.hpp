@@ -14,8 +14,7 @@
 #include "mann/core/error.hpp"
 #include "mann/core/random.hpp"
 #include "mann/core/types.hpp"
-#include "mann/train/episode.hpp"
-#include "mann/train/episodes.hpp"
+#include "mann/core/episode.hpp"
 
 namespace mann {
 

@@ -16,7 +16,6 @@
 #include "mann/core/types.hpp"
 #include "mann/data/augment.hpp"
 #include "mann/data/omniglot_images.hpp"
-#include "mann/train/episodes.hpp"
 
 namespace mann {
 

@@ -10,6 +10,7 @@
 
 #include <zip.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -18,7 +19,7 @@
 
 #include "mann/core/error.hpp"
 #include "mann/data/augment.hpp"
-#include "mann/data/omniglot.hpp"
+#include "mann/data/omniglot_files.hpp"
 #include "mann/data/omniglot_fewshot.hpp"
 
 namespace mann {
@@ -130,6 +131,40 @@ std::vector<LakeRun<Scalar>> load_lake_runs(const std::string& path, int image_s
     if (answered != items) {
       throw FormatError(detail::concat(where, ": ", file, ": ", answered, " test items listed, expected ", items));
     }
+  }
+  return result;
+}
+
+/// Errors on Lake et al.'s 20-way one-shot runs.
+struct LakeRunsResult {
+  std::vector<int> errors;  ///< wrong test items of each run (of 20)
+  /// Mean error rate over all runs (the measure Lake et al. report), in [0, 1].
+  double error_rate() const {
+    if (errors.empty()) return std::nan("");
+    double sum = 0;
+    for (int e : errors) sum += e;
+    return sum / (20.0 * static_cast<double>(errors.size()));
+  }
+};
+
+/// Classifies each run's 20 test drawings given its 20 training drawings (support labels 0 … 19, one
+/// shot each, in class order) with `classifier` (a classifier as described at the top of this file).
+/// \throws ValueError for a classifier that returns the wrong number of predictions.
+template <class Scalar, class Classifier>
+LakeRunsResult evaluate_lake_runs(const std::vector<LakeRun<Scalar>>& runs, Classifier&& classifier) {
+  LakeRunsResult result;
+  std::vector<int> labels, predictions;
+  for (const LakeRun<Scalar>& run : runs) {
+    labels.resize(static_cast<std::size_t>(run.training.cols()));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int>(i);
+    classifier(run.training, labels, static_cast<int>(labels.size()), run.test, predictions);
+    if (predictions.size() != run.answers.size()) {
+      throw ValueError(detail::concat("mann::evaluate_lake_runs: the classifier returned ", predictions.size(),
+                                      " predictions for ", run.name, ", expected ", run.answers.size()));
+    }
+    int wrong = 0;
+    for (std::size_t j = 0; j < predictions.size(); ++j) wrong += predictions[j] == run.answers[j] ? 0 : 1;
+    result.errors.push_back(wrong);
   }
   return result;
 }

@@ -6,9 +6,8 @@
 #pragma once
 
 #include <algorithm>
-#include <exception>
 #include <limits>
-#include <thread>
+#include <memory>
 #include <vector>
 
 #include "mann/knn/index.hpp"
@@ -25,8 +24,8 @@ struct ExactParams {
   knn::SimdLevel simd = knn::scan_simd_level();
   /// Threads for one search: the keys are split into contiguous ranges, one per thread (the
   /// calling thread takes the first), and the per-range top-k lists are merged; the result is the
-  /// same for any number. 1: the calling thread only. Starting threads allocates, and std::thread
-  /// may need the program linked with -pthread.
+  /// same for any number. 1: the calling thread only. The threads are started at the first such
+  /// search with a workspace and kept in it (KnnWorkspace::exact_pool) for the next.
   int threads = 1;
   /// A range is never smaller than this (small searches stay on one thread).
   Index min_keys_per_thread = Index{1} << 16;
@@ -92,7 +91,7 @@ class ExactIndex : public KnnIndex<Scalar> {
     if (query_parts > 1) {  // each thread: all keys, a range of the batch, written to its own columns
       auto first_query = [&](Index p) { return batch * p / query_parts; };
       for (Index p = 0; p < query_parts; ++p) prepare(part(p), first_query(p + 1) - first_query(p), k, running_max);
-      run_parts(query_parts, [&](Index p) {
+      run_parts(query_parts, workspace, [&](Index p) {
         const Index first = first_query(p), count = first_query(p + 1) - first;
         search_range(queries.middleCols(first, count), 0, slots, active, running_max, part(p));
         write_results(part(p), count, k, running_max, result, first);
@@ -101,7 +100,7 @@ class ExactIndex : public KnnIndex<Scalar> {
     }
     for (Index p = 0; p < parts; ++p) prepare(part(p), batch, k, running_max);
     auto range_begin = [&](Index p) { return slots * p / parts; };
-    run_parts(parts, [&](Index p) {
+    run_parts(parts, workspace, [&](Index p) {
       search_range(queries, range_begin(p), range_begin(p + 1), active, running_max, part(p));
     });
     if (parts == 1) {
@@ -147,34 +146,20 @@ class ExactIndex : public KnnIndex<Scalar> {
     return dimension;
   }
 
-  // Runs work(p) for p in [0, parts): p = 0 on the calling thread, the others on new threads; the
-  // first exception is rethrown after every thread has finished.
+  // Runs work(p) for p in [0, parts): p = 0 on the calling thread, the others on the workspace's
+  // pool (started at the first multi-threaded search, or when it grows); the first exception is
+  // rethrown after every part has finished.
   template <class Work>
-  static void run_parts(Index parts, Work&& work) {
+  static void run_parts(Index parts, KnnWorkspace<Scalar>& workspace, Work&& work) {
     if (parts == 1) {
       work(0);
       return;
     }
-    std::vector<std::thread> pool;
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(parts));
-    pool.reserve(static_cast<std::size_t>(parts - 1));
-    for (Index p = 1; p < parts; ++p) {
-      pool.emplace_back([&, p] {
-        try {
-          work(p);
-        } catch (...) {
-          errors[static_cast<std::size_t>(p)] = std::current_exception();
-        }
-      });
+    if (!workspace.exact_pool || workspace.exact_pool->size() < parts) {
+      workspace.exact_pool = std::make_unique<ThreadPool>(static_cast<int>(parts));
     }
-    try {
-      work(0);
-    } catch (...) {
-      errors[0] = std::current_exception();
-    }
-    for (auto& thread : pool) thread.join();
-    for (const auto& error : errors)
-      if (error) std::rethrow_exception(error);
+    auto task = [&](int p) { work(static_cast<Index>(p)); };
+    workspace.exact_pool->run(static_cast<int>(parts), task);
   }
 
   // The part's top-k of `count` queries into result columns first … first + count − 1.

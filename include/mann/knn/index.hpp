@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mann/core/error.hpp"
+#include "mann/core/thread_pool.hpp"
 #include "mann/core/types.hpp"
 #include "mann/knn/huge_pages.hpp"
 #include "mann/knn/topk.hpp"
@@ -52,6 +54,9 @@ struct KnnWorkspace {
   std::vector<ExactSearchPart<Scalar>> exact_parts;  ///< one per thread of the search
   std::vector<Index> merge_indices;
   std::vector<Scalar> merge_scores;
+  /// The threads of a multi-threaded exact search (ExactParams::threads > 1), started at its first
+  /// search and kept for the next; a workspace serves one search at a time, so one pool is enough.
+  std::unique_ptr<ThreadPool> exact_pool;
   // LSH search
   std::vector<TopKSelector<Scalar>> selectors;  ///< re-ranking
   Matrix<Scalar> projections;              ///< hash-bit projections of the queries

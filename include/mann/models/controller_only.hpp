@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "mann/core/error.hpp"
-#include "mann/models/mann.hpp"
+#include "mann/models/mann_model.hpp"
 
 namespace mann {
 

@@ -12,9 +12,9 @@
 #include "mann/core/error.hpp"
 #include "mann/kv/key_value_memory.hpp"
 #include "mann/models/conv_net.hpp"
-#include "mann/train/adam.hpp"
-#include "mann/train/clip.hpp"
-#include "mann/train/thread_pool.hpp"
+#include "mann/optim/adam.hpp"
+#include "mann/optim/clip.hpp"
+#include "mann/core/thread_pool.hpp"
 
 namespace mann {
 
@@ -242,7 +242,7 @@ class ConvNetWithMemory {
   std::vector<Rng> replica_rngs_;
 };
 
-/// A few-shot classifier (the callable of mann/train/few_shot_evaluation.hpp) made of a trained
+/// A few-shot classifier (the callable of mann/data/few_shot_evaluation.hpp) made of a trained
 /// encoder and a memory of its own, as the ConvNet with memory is evaluated (§4, Table 1): for each
 /// episode it clears the memory, writes the support set one column after another with the update rule
 /// (a second shot of a class whose key is already nearest merges into it: K ← (q + K)/‖q + K‖), then

@@ -6,7 +6,7 @@
 
 #include "mann/core/error.hpp"
 #include "mann/nn/losses.hpp"
-#include "mann/train/episode.hpp"
+#include "mann/core/episode.hpp"
 
 namespace mann {
 

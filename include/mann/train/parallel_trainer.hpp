@@ -15,9 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "mann/core/episode.hpp"
 #include "mann/core/error.hpp"
-#include "mann/train/episode.hpp"
-#include "mann/train/thread_pool.hpp"
+#include "mann/core/parameter.hpp"
+#include "mann/core/thread_pool.hpp"
 
 namespace mann {
 
@@ -44,6 +45,8 @@ class ParallelTrainer {
   }
 
   int threads() const { return pool_.size(); }
+  /// The trainer's threads, free between steps: e.g. for an episode generator's generate(…, pool).
+  ThreadPool& pool() { return pool_; }
 
   /// Forward + backward on `batch` (gradients zeroed first, then left in the master's parameters,
   /// averaged over all episodes); returns the mean loss per episode. Records accuracy by instance
@@ -104,6 +107,7 @@ class ParallelTrainer {
   // Returns the mean loss.
   Scalar run_shares(const EpisodeBatch<Scalar>& batch, LabelEncoding encoding, InstanceAccuracy* accuracy,
                     bool with_backward) {
+    batch.validate_shape("mann::ParallelTrainer");  // the shares are cut by it; values are checked per share
     const Index B = batch.batch();
     parts_ = static_cast<int>(std::min<Index>(threads(), B));
     arrived_.store(0, std::memory_order_relaxed);  // the pool's start publishes these to the workers

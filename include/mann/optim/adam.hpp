@@ -1,4 +1,4 @@
-// mann/train/adam.hpp: Adam (Kingma & Ba 2015) with bias correction.
+// mann/optim/adam.hpp: Adam (Kingma & Ba 2015) with bias correction.
 #pragma once
 
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mann/core/error.hpp"
-#include "mann/train/optimizer_state.hpp"
+#include "mann/optim/optimizer_state.hpp"
 
 namespace mann {
 

@@ -1,4 +1,4 @@
-// mann/train/rmsprop.hpp: RMSProp with momentum, as Santoro et al. train (supplement 9: lr 1e-4,
+// mann/optim/rmsprop.hpp: RMSProp with momentum, as Santoro et al. train (supplement 9: lr 1e-4,
 // decay 0.95, momentum 0.9), in the form of Graves (2013) / TensorFlow's RMSPropOptimizer:
 //   ms ← ρ ms + (1 − ρ) g²;  mom ← μ mom + lr g / √(ms + ε);  w ← w − mom
 #pragma once
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "mann/core/error.hpp"
-#include "mann/train/optimizer_state.hpp"
+#include "mann/optim/optimizer_state.hpp"
 
 namespace mann {
 

@@ -1,4 +1,4 @@
-// mann/train/episodes.hpp: episode generators that fill EpisodeBatch (Santoro et al. section 2, 4.1,
+// mann/data/episodes.hpp: episode generators that fill EpisodeBatch (Santoro et al. section 2, 4.1,
 // 4.2.2): Omniglot classification episodes (n characters, fresh labels per episode, augmented
 // images) and synthetic episodes (random prototype vectors plus noise) for tests of learning
 // without data; and the curriculum of 4.2.2. Needs Eigen only (the images are loaded by
@@ -8,19 +8,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <exception>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "mann/core/episode.hpp"
 #include "mann/core/error.hpp"
 #include "mann/core/random.hpp"
+#include "mann/core/thread_pool.hpp"
 #include "mann/core/types.hpp"
 #include "mann/data/augment.hpp"
 #include "mann/data/omniglot_images.hpp"
-#include "mann/train/episode.hpp"
 
 namespace mann {
 
@@ -68,18 +66,6 @@ inline int curriculum_classes(std::uint64_t episodes_done, int start = 15, std::
 /// Episode length of the curriculum: 10 × the maximum class count.
 inline int curriculum_length(int classes) { return 10 * classes; }
 
-/// The seed of episode `episode` of a generator seeded with `seed` (splitmix64 of both): every episode
-/// has its own stream, so any split of a batch over threads gives the same episodes.
-inline std::uint64_t episode_seed(std::uint64_t seed, std::uint64_t episode) {
-  auto mix = [](std::uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  return mix(seed ^ mix(episode));
-}
-
 namespace detail {
 
 /// The 5-character string labels: five groups of five, group 0 the most significant base-5 digit
@@ -124,33 +110,30 @@ class EpisodeGeneratorBase {
   }
 
   /// Fills `batch` with episodes first_episode … first_episode + batch_size − 1 (column b holds
-  /// episode first_episode + b), split over `threads` threads; the result does not depend on `threads`.
-  /// \throws ValueError for batch_size < 0 or threads < 1.
-  void generate(EpisodeBatch<Scalar>& batch, Index batch_size, std::uint64_t first_episode, int threads = 1) const {
+  /// episode first_episode + b), split over the threads of `pool`; the result does not depend on
+  /// their number. \throws ValueError for batch_size < 0.
+  void generate(EpisodeBatch<Scalar>& batch, Index batch_size, std::uint64_t first_episode, ThreadPool& pool) const {
     check_value(batch_size >= 0, "mann::EpisodeGenerator::generate", "batch_size", batch_size, ">= 0");
-    check_value(threads >= 1, "mann::EpisodeGenerator::generate", "threads", threads, ">= 1");
     resize(batch, batch_size);
-    const Index parts = std::min<Index>(threads, std::max<Index>(batch_size, 1));
-    if (parts <= 1) {
+    const int parts = static_cast<int>(std::min<Index>(pool.size(), std::max<Index>(batch_size, 1)));
+    auto part = [&](int p) {
+      generate_columns(batch, first_episode, batch_size * p / parts, batch_size * (p + 1) / parts);
+    };
+    pool.run(parts, part);
+  }
+
+  /// As above on `threads` threads (the calling thread and threads − 1 started for this call; pass a
+  /// ThreadPool to reuse its threads). \throws ValueError for batch_size < 0 or threads < 1.
+  void generate(EpisodeBatch<Scalar>& batch, Index batch_size, std::uint64_t first_episode, int threads = 1) const {
+    check_value(threads >= 1, "mann::EpisodeGenerator::generate", "threads", threads, ">= 1");
+    if (threads == 1 || batch_size <= 1) {
+      check_value(batch_size >= 0, "mann::EpisodeGenerator::generate", "batch_size", batch_size, ">= 0");
+      resize(batch, batch_size);
       generate_columns(batch, first_episode, 0, batch_size);
       return;
     }
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    std::vector<std::thread> pool;
-    for (Index p = 0; p < parts; ++p) {
-      const Index begin = batch_size * p / parts, end = batch_size * (p + 1) / parts;
-      pool.emplace_back([&, begin, end]() {
-        try {
-          generate_columns(batch, first_episode, begin, end);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(error_mutex);
-          if (!error) error = std::current_exception();
-        }
-      });
-    }
-    for (std::thread& thread : pool) thread.join();
-    if (error) std::rethrow_exception(error);
+    ThreadPool pool(static_cast<int>(std::min<Index>(threads, batch_size)));
+    generate(batch, batch_size, first_episode, pool);
   }
 
   /// Fills columns [begin, end) of an already sized `batch`: column b gets episode first_episode + b.

@@ -1,6 +1,6 @@
-// Tests for mann/train/few_shot_evaluation.hpp: the pixel nearest-neighbour baseline on tiny
-// hand-made cases (Euclidean and cosine differ), the episode evaluator (counts, confidence interval,
-// independence of the thread count, errors from classifiers) and the Lake-runs evaluator.
+// Tests for mann/data/few_shot_evaluation.hpp: the episode evaluator (counts, confidence interval,
+// independence of the thread count, errors from classifiers), and the Lake-runs evaluator of
+// mann/data/omniglot_lake_runs.hpp.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "mann/train/few_shot_evaluation.hpp"
+#include "mann/data/few_shot_evaluation.hpp"
+#include "mann/data/omniglot_lake_runs.hpp"
+#include "mann/models/pixel_nearest_neighbour.hpp"
 
 namespace {
 
@@ -35,38 +37,6 @@ mann::OmniglotImages small_images(int characters) {
     }
   }
   return images;
-}
-
-TEST(PixelNearestNeighbour, HandMadeEuclideanAndCosine) {
-  // Support: label 0 = (1, 0), label 1 = (3, 3), label 2 = (0, 0.5).
-  mann::MatrixF support(2, 3);
-  support << 1, 3, 0,
-             0, 3, 0.5f;
-  const std::vector<int> labels{0, 1, 2};
-  // Query (2.5, 2.6): nearest and most similar is (3, 3). Query (0.2, 0.3): nearest (0, 0.5), but
-  // by angle (45°-ish) closest to (3, 3). Query (4, 0.1): nearest (3, 3)? |(1,-2.9)|² = 9.41 vs
-  // |(3, 0.1)|² = 9.01 → (1, 0); cosine → (1, 0) too.
-  mann::MatrixF queries(2, 3);
-  queries << 2.5f, 0.2f, 4,
-             2.6f, 0.3f, 0.1f;
-  std::vector<int> predictions;
-  mann::PixelNearestNeighbour<float> euclidean(mann::PixelDistance::euclidean);
-  euclidean(support, labels, 3, queries, predictions);
-  EXPECT_EQ(predictions, (std::vector<int>{1, 2, 0}));
-  mann::PixelNearestNeighbour<float> cosine(mann::PixelDistance::cosine);
-  cosine(support, labels, 3, queries, predictions);
-  EXPECT_EQ(predictions, (std::vector<int>{1, 1, 0}));
-  // Ties go to the first support column; labels are taken from support_labels.
-  mann::MatrixF twins(2, 2);
-  twins << 1, 1,
-           1, 1;
-  euclidean(twins, {4, 2}, 5, queries, predictions);
-  EXPECT_EQ(predictions, (std::vector<int>{4, 4, 4}));
-  // An all-zero query has cosine 0 to everything: the first column, no NaN.
-  cosine(support, labels, 3, mann::MatrixF::Zero(2, 1), predictions);
-  EXPECT_EQ(predictions, (std::vector<int>{0}));
-  EXPECT_THROW(euclidean(support, {0, 1}, 3, queries, predictions), mann::ShapeError);
-  EXPECT_THROW(euclidean(support, labels, 3, mann::MatrixF::Zero(3, 1), predictions), mann::ShapeError);
 }
 
 TEST(FewShotEvaluation, PixelNearestNeighbourIsPerfectOnSeparableClasses) {

@@ -1,4 +1,4 @@
-// mann/models/mann.hpp: the memory-augmented neural network of Santoro et al. 2016: a controller
+// mann/models/mann_model.hpp: the memory-augmented neural network of Santoro et al. 2016: a controller
 // (Lstm or FeedForward) driving a memory head (LruaHead or NtmHead), trained by backprop through
 // time over whole episodes.
 #pragma once
@@ -12,7 +12,7 @@
 #include "mann/core/packed_product.hpp"
 #include "mann/models/output_layer.hpp"
 #include "mann/nn/linear.hpp"
-#include "mann/train/episode.hpp"
+#include "mann/core/episode.hpp"
 
 namespace mann {
 

@@ -1,4 +1,4 @@
-// mann/train/clip.hpp: gradient clipping by global norm (Pascanu et al. 2013).
+// mann/optim/clip.hpp: gradient clipping by global norm (Pascanu et al. 2013).
 #pragma once
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// mann/train/thread_pool.hpp: a fixed pool of worker threads that runs one indexed task per thread
+// mann/core/thread_pool.hpp: a fixed pool of worker threads that runs one indexed task per thread
 // and waits for all of them; no allocation per run (the task is passed as a pointer, not copied).
 #pragma once
 

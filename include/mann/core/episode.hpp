@@ -1,4 +1,4 @@
-// mann/train/episode.hpp: a batch of episodes as the models consume them, and accuracy by instance
+// mann/core/episode.hpp: a batch of episodes as the models consume them, and accuracy by instance
 // (Santoro et al. section 2 and Tables 1–2).
 #pragma once
 
@@ -41,15 +41,32 @@ struct EpisodeBatch {
     }
   }
 
-  /// \throws ShapeError if the steps disagree in shape, or ValueError on NaN/Inf.
+  /// validate_shape, and every input and target finite. \throws ValueError on NaN/Inf too.
   void validate(const char* where) const {
+    validate_shape(where);
+    for (std::size_t t = 0; t < inputs.size(); ++t) {
+      check_finite(inputs[t], where, "inputs[t]");
+      check_finite(targets[t], where, "targets[t]");
+    }
+  }
+
+  /// \throws ValueError for no steps, no episodes or a negative instance; ShapeError if the steps,
+  /// targets or instance counts disagree in shape.
+  void validate_shape(const char* where) const {
     check_value(!inputs.empty(), where, "episode length", 0, ">= 1");
+    check_value(batch() >= 1, where, "episodes in the batch (inputs[0].cols())", batch(), ">= 1");
     check_value(targets.size() == inputs.size(), where, "targets.size()", targets.size(), "inputs.size()");
+    check_value(instance.size() == inputs.size(), where, "instance.size()", instance.size(), "inputs.size()");
     for (std::size_t t = 0; t < inputs.size(); ++t) {
       check_shape(inputs[t], input_size(), batch(), where, "inputs[t]");
       check_shape(targets[t], label_size(), batch(), where, "targets[t]");
-      check_finite(inputs[t], where, "inputs[t]");
-      check_finite(targets[t], where, "targets[t]");
+      if (static_cast<Index>(instance[t].size()) != batch()) {
+        throw ShapeError(detail::concat(where, ": instance[", t, "] has ", instance[t].size(), " entries, expected ",
+                                        batch(), " (one per episode)"));
+      }
+      for (int count : instance[t]) {
+        if (count < 0) throw ValueError(detail::concat(where, ": instance[", t, "] holds ", count, ", expected >= 0"));
+      }
     }
   }
 };
@@ -85,9 +102,16 @@ class InstanceAccuracy {
   }
 
   /// Scores a batch step: predictions from `scores` (label_size × B) against `targets`.
+  /// \throws ShapeError unless targets and instance have one column / entry per column of scores.
   template <class S, class T>
   void add_step(const Eigen::MatrixBase<S>& scores, const Eigen::MatrixBase<T>& targets,
                 const std::vector<int>& instance, LabelEncoding encoding) {
+    const char* where = "mann::InstanceAccuracy::add_step";
+    check_shape(targets, scores.rows(), scores.cols(), where, "targets");
+    if (static_cast<Index>(instance.size()) != scores.cols()) {
+      throw ShapeError(detail::concat(where, ": instance has ", instance.size(), " entries, expected ", scores.cols(),
+                                      " (one per column of scores)"));
+    }
     for (Index j = 0; j < scores.cols(); ++j) {
       add(instance[j], predicted_label(scores, j, encoding) == predicted_label(targets, j, encoding));
     }

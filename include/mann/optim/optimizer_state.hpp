@@ -1,4 +1,4 @@
-// mann/train/optimizer_state.hpp: helpers shared by the optimisers for their per-parameter state.
+// mann/optim/optimizer_state.hpp: helpers shared by the optimisers for their per-parameter state.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// Tests for mann/train/episodes.hpp: episode shapes, label validity, labels ↔ classes, instance counts,
+// Tests for mann/data/episodes.hpp: episode shapes, label validity, labels ↔ classes, instance counts,
 // determinism (seeds, episode indices, threads), relabelling across episodes, class rotations, the
 // held-out split, the curriculum, the synthetic generator, and augmented episodes from real data.
 #include <gtest/gtest.h>
@@ -10,8 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "support/omniglot_test_data.hpp"
 #include "mann/data/omniglot.hpp"
-#include "mann/train/episodes.hpp"
+#include "mann/data/episodes.hpp"
 
 namespace {
 
@@ -472,11 +473,12 @@ TEST(SyntheticEpisodes, PrototypesPlusNoiseWithFreshLabels) {
 }
 
 TEST(OmniglotEpisodes, AugmentedEpisodesFromRealData) {
+  MANN_OMNIGLOT_DIR_OR_SKIP(data_dir);
   mann::OmniglotLoadOptions load;
   load.alphabet_limit = 1;  // Alphabet_of_the_Magi (20) and Angelic (20)
   load.use_cache = false;
   load.progress = false;
-  const mann::OmniglotImages images = mann::load_omniglot(MANN_SOURCE_DIR "/../shared/data/omniglot", load);
+  const mann::OmniglotImages images = mann::load_omniglot(data_dir, load);
   ASSERT_EQ(images.size(), 40);
   const mann::CharacterSplit split = mann::split_characters(images, 30);
   for (int size : {20, 28}) {

@@ -1,7 +1,8 @@
-// mann/train/few_shot_evaluation.hpp: evaluation of any few-shot classifier on N-way K-shot Omniglot
-// episodes (Vinyals et al. 2016; Kaiser et al. 2017 Table 1) and on Lake et al.'s 20 one-shot runs,
-// and the pixel nearest-neighbour baseline. Needs Eigen only (the data come from
-// mann/data/omniglot_fewshot.hpp; Lake's runs are read by mann/data/omniglot_lake_runs.hpp).
+// mann/data/few_shot_evaluation.hpp: evaluation of any few-shot classifier on N-way K-shot Omniglot
+// episodes (Vinyals et al. 2016; Kaiser et al. 2017 Table 1). Needs Eigen only (the data come from
+// mann/data/omniglot_fewshot.hpp; Lake's runs and their evaluation are in
+// mann/data/omniglot_lake_runs.hpp; the pixel nearest-neighbour baseline is
+// mann/models/pixel_nearest_neighbour.hpp).
 //
 // A classifier is any callable
 //   void(const Matrix<Scalar>& support, const std::vector<int>& support_labels, int ways,
@@ -19,67 +20,14 @@
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "mann/core/error.hpp"
+#include "mann/core/thread_pool.hpp"
 #include "mann/core/types.hpp"
 #include "mann/data/omniglot_fewshot.hpp"
 
 namespace mann {
-
-/// Distance of the pixel nearest-neighbour baseline.
-enum class PixelDistance {
-  euclidean,  ///< smallest ‖q − s‖
-  cosine,     ///< largest q·s / (‖q‖ ‖s‖) (an all-zero image has similarity 0 to everything)
-};
-
-/// The pixel nearest-neighbour baseline: each query gets the label of its nearest support image
-/// (1-NN over all N · K support images, raw pixels; ties go to the lowest support column).
-/// Stateless apart from workspaces: use one per thread.
-template <class Scalar = float>
-class PixelNearestNeighbour {
- public:
-  explicit PixelNearestNeighbour(PixelDistance distance = PixelDistance::euclidean) : distance_(distance) {}
-
-  PixelDistance distance() const { return distance_; }
-
-  /// \throws ShapeError when support and queries differ in rows or support_labels has the wrong length.
-  void operator()(const Matrix<Scalar>& support, const std::vector<int>& support_labels, int /*ways*/,
-                  const Matrix<Scalar>& queries, std::vector<int>& predictions) {
-    const char* where = "mann::PixelNearestNeighbour";
-    check_shape(queries, support.rows(), -1, where, "queries");
-    if (static_cast<Index>(support_labels.size()) != support.cols()) {
-      throw ShapeError(detail::concat(where, ": support_labels has ", support_labels.size(), " labels, expected ",
-                                      support.cols(), " (the support columns)"));
-    }
-    predictions.assign(static_cast<std::size_t>(queries.cols()), -1);
-    if (support.cols() == 0) return;
-    // Score to maximise: −‖s‖² + 2 q·s (Euclidean; ‖q‖² is the same for every s), or the cosine.
-    scores_.noalias() = support.transpose() * queries;
-    support_norms_ = support.colwise().squaredNorm().transpose();
-    if (distance_ == PixelDistance::euclidean) {
-      scores_ *= Scalar(2);
-      scores_.colwise() -= support_norms_;
-    } else {
-      const Vector<Scalar> inverse_support = support_norms_.unaryExpr(&PixelNearestNeighbour::inverse_root);
-      const RowVector<Scalar> inverse_query = queries.colwise().squaredNorm().unaryExpr(&PixelNearestNeighbour::inverse_root);
-      scores_ = inverse_support.asDiagonal() * scores_ * inverse_query.asDiagonal();
-    }
-    for (Index j = 0; j < queries.cols(); ++j) {
-      Index best = 0;
-      scores_.col(j).maxCoeff(&best);  // the first maximum
-      predictions[static_cast<std::size_t>(j)] = support_labels[static_cast<std::size_t>(best)];
-    }
-  }
-
- private:
-  static Scalar inverse_root(Scalar x) { return x > Scalar(0) ? Scalar(1) / std::sqrt(x) : Scalar(0); }
-
-  PixelDistance distance_;
-  Matrix<Scalar> scores_;
-  Vector<Scalar> support_norms_;
-};
 
 /// Accuracy over evaluation episodes.
 struct FewShotAccuracy {
@@ -127,11 +75,13 @@ FewShotAccuracy evaluate_few_shot(const FewShotSampler<Scalar>& sampler, MakeCla
   FewShotAccuracy result;
   result.episode_accuracy.assign(static_cast<std::size_t>(count), 0.0);
   std::vector<long long> correct(static_cast<std::size_t>(count), 0), total(static_cast<std::size_t>(count), 0);
-  const std::uint64_t parts = std::max<std::uint64_t>(1, std::min<std::uint64_t>(static_cast<std::uint64_t>(options.threads), count));
+  const int parts = static_cast<int>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(static_cast<std::uint64_t>(options.threads), count)));
   std::mutex mutex;
   std::exception_ptr error;
   std::uint64_t done = 0;
-  auto work = [&](std::uint64_t begin, std::uint64_t end) {
+  auto work = [&](int part) {
+    const std::uint64_t begin = count * static_cast<std::uint64_t>(part) / static_cast<std::uint64_t>(parts);
+    const std::uint64_t end = count * static_cast<std::uint64_t>(part + 1) / static_cast<std::uint64_t>(parts);
     try {
       auto classifier = make_classifier();
       FewShotEpisode<Scalar> episode;
@@ -163,48 +113,12 @@ FewShotAccuracy evaluate_few_shot(const FewShotSampler<Scalar>& sampler, MakeCla
       if (!error) error = std::current_exception();
     }
   };
-  std::vector<std::thread> pool;
-  for (std::uint64_t p = 1; p < parts; ++p) pool.emplace_back(work, count * p / parts, count * (p + 1) / parts);
-  work(0, count / parts);
-  for (std::thread& t : pool) t.join();
+  ThreadPool pool(parts);  // an evaluation runs for seconds: starting its threads costs nothing here
+  pool.run(parts, work);
   if (error) std::rethrow_exception(error);
   for (std::size_t i = 0; i < correct.size(); ++i) {
     result.correct += correct[i];
     result.total += total[i];
-  }
-  return result;
-}
-
-/// Errors on Lake et al.'s 20-way one-shot runs.
-struct LakeRunsResult {
-  std::vector<int> errors;  ///< wrong test items of each run (of 20)
-  /// Mean error rate over all runs (the measure Lake et al. report), in [0, 1].
-  double error_rate() const {
-    if (errors.empty()) return std::nan("");
-    double sum = 0;
-    for (int e : errors) sum += e;
-    return sum / (20.0 * static_cast<double>(errors.size()));
-  }
-};
-
-/// Classifies each run's 20 test drawings given its 20 training drawings (support labels 0 … 19, one
-/// shot each, in class order) with `classifier` (a classifier as described at the top of this file).
-/// \throws ValueError for a classifier that returns the wrong number of predictions.
-template <class Scalar, class Classifier>
-LakeRunsResult evaluate_lake_runs(const std::vector<LakeRun<Scalar>>& runs, Classifier&& classifier) {
-  LakeRunsResult result;
-  std::vector<int> labels, predictions;
-  for (const LakeRun<Scalar>& run : runs) {
-    labels.resize(static_cast<std::size_t>(run.training.cols()));
-    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int>(i);
-    classifier(run.training, labels, static_cast<int>(labels.size()), run.test, predictions);
-    if (predictions.size() != run.answers.size()) {
-      throw ValueError(detail::concat("mann::evaluate_lake_runs: the classifier returned ", predictions.size(),
-                                      " predictions for ", run.name, ", expected ", run.answers.size()));
-    }
-    int wrong = 0;
-    for (std::size_t j = 0; j < predictions.size(); ++j) wrong += predictions[j] == run.answers[j] ? 0 : 1;
-    result.errors.push_back(wrong);
   }
   return result;
 }

@@ -4,10 +4,10 @@
 #include <cmath>
 
 #include "mann/nn/linear.hpp"
-#include "mann/train/adam.hpp"
-#include "mann/train/clip.hpp"
+#include "mann/optim/adam.hpp"
+#include "mann/optim/clip.hpp"
 #include "mann/train/grad_check.hpp"
-#include "mann/train/rmsprop.hpp"
+#include "mann/optim/rmsprop.hpp"
 
 namespace {
 
