@@ -1,6 +1,5 @@
 // Tests for mann/data/omniglot.hpp and mann/data/omniglot_images.hpp: the loader on a subset of the
-// real data and on small fixture trees (folders and zips), its errors, the cache, finding and
-// downloading the data.
+// real data and on small fixture trees (folders and zips), its errors, the cache, finding the data.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <unistd.h>
@@ -646,75 +645,21 @@ TEST(OmniglotFind, DataDirFromEnvironmentOrLocalFolder) {
     EXPECT_TRUE(contains(message, "MANN_DATA_DIR is " + empty.str())) << message;
   }
   EnvGuard unset("MANN_DATA_DIR", nullptr);
-  mann::OmniglotDownloadOptions no_download;
-  no_download.download = false;
   {
+    // Nothing found: the library never downloads; the message says how to get the data.
     CwdGuard cwd(empty.path());
-    const std::string message = error_of<mann::FileError>([&] { mann::find_omniglot_dir(no_download); });
-    EXPECT_TRUE(contains(message, "no Omniglot data")) << message;
+    const std::string message = error_of<mann::FileError>([] { mann::find_omniglot_dir(); });
+    EXPECT_TRUE(contains(message, "no Omniglot data: set MANN_DATA_DIR")) << message;
+    EXPECT_TRUE(contains(message, "images_background.zip and images_evaluation.zip")) << message;
+    EXPECT_TRUE(contains(message, "run one of mann's Omniglot examples")) << message;
+    EXPECT_TRUE(listing(empty.path()).empty());
   }
   TempDir local("findlocal");
   make_fixture(local.path() / "data" / "omniglot", true);
   CwdGuard cwd(local.path());
-  EXPECT_EQ(mann::find_omniglot_dir(no_download), "data/omniglot");
+  EXPECT_EQ(mann::find_omniglot_dir(), "data/omniglot");
 }
 
-TEST(OmniglotDownload, FileUrlWithCurlDownloadsBothZips) {
-  if (mann::detail::omniglot::find_tool("curl").empty()) GTEST_SKIP() << "curl not installed";
-  TempDir dir("download");
-  mann::OmniglotDownloadOptions options;
-  options.base_url = "file://" + fs::weakly_canonical(kRealData).string() + "/";
-  options.tool = "curl";
-  options.progress = false;
-  const fs::path target = dir.path() / "data" / "omniglot";
-  mann::download_omniglot(target.string(), options);
-  EXPECT_EQ(listing(target), (std::vector<std::string>{"images_background.zip", "images_evaluation.zip"}));
-  EXPECT_EQ(fs::file_size(target / "images_background.zip"), fs::file_size(fs::path(kRealData) / "images_background.zip"));
-  EXPECT_TRUE(mann::has_omniglot(target.string()));
-  // find_omniglot_dir downloads into ./data/omniglot when nothing is there.
-  TempDir fresh("downloadfind");
-  EnvGuard unset("MANN_DATA_DIR", nullptr);
-  CwdGuard cwd(fresh.path());
-  EXPECT_EQ(mann::find_omniglot_dir(options), "data/omniglot");
-  EXPECT_TRUE(mann::has_omniglot("data/omniglot"));
-  EXPECT_EQ(listing("data/omniglot").size(), 2u);
-}
-
-TEST(OmniglotDownload, FailuresAreClearAndLeaveNothingBehind) {
-  TempDir dir("downloadfail");
-  const fs::path target = dir.path() / "omniglot";
-  mann::OmniglotDownloadOptions options;
-  options.progress = false;
-  // A tool that does not exist.
-  options.tool = "no-such-download-tool";
-  std::string message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "no-such-download-tool found in PATH")) << message;
-  EXPECT_TRUE(contains(message, "images_background.zip")) << message;
-  // No tool at all.
-  {
-    EnvGuard path("PATH", "");
-    options.tool = "";
-    message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-    EXPECT_TRUE(contains(message, "neither curl nor wget")) << message;
-  }
-  EXPECT_TRUE(listing(target).empty());
-  if (mann::detail::omniglot::find_tool("curl").empty()) return;
-  // A URL that does not resolve (no network needed: a missing file:// path).
-  options.tool = "curl";
-  options.base_url = "file:///nonexistent-mann-omniglot/";
-  message = error_of<mann::FileError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "failed (exit status")) << message;
-  EXPECT_TRUE(contains(message, "file:///nonexistent-mann-omniglot/images_background.zip")) << message;
-  EXPECT_TRUE(listing(target).empty());
-  // A partial download: the served file is a truncated zip.
-  TempDir server("server");
-  std::vector<unsigned char> zip = read_bytes(fs::path(kRealData) / "images_evaluation.zip");
-  zip.resize(zip.size() / 2);
-  write_bytes(server.path() / "images_background.zip", zip);
-  options.base_url = "file://" + server.str() + "/";
-  message = error_of<mann::FormatError>([&] { mann::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(contains(message, "is not a readable zip")) << message;
-  EXPECT_TRUE(listing(target).empty());
-}
+// Downloading is the examples' job: tests/examples/test_omniglot_download.cpp.
 
 }  // namespace

@@ -1,7 +1,8 @@
 // mann/data/omniglot.hpp: reads Omniglot (Lake et al. 2015) in its official layout, from the zips
 // images_background.zip / images_evaluation.zip or from the extracted folders, into OmniglotImages;
 // keeps a bit-packed on-disk cache so a second run starts in well under a second; finds the data
-// ($MANN_DATA_DIR, ./data/omniglot) and downloads the two zips when they are nowhere to be found.
+// ($MANN_DATA_DIR, ./data/omniglot). It never downloads or starts a process: the examples do
+// (examples/common/omniglot_download.hpp).
 //
 // Opt-in (not in mann/mann.hpp). POSIX only. Link libpng and libzip, e.g. in CMake:
 //   find_package(PNG REQUIRED)
@@ -21,9 +22,7 @@
 #pragma once
 
 #include <png.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -66,18 +65,6 @@ struct OmniglotLoadOptions {
   /// Decoding threads for an uncached load; <= 0: one per hardware thread.
   int threads = 2;
   /// Report an uncached load (and a rejected cache) on stderr.
-  bool progress = true;
-};
-
-/// Where and how find_omniglot_dir / download_omniglot fetch the two official zips.
-struct OmniglotDownloadOptions {
-  /// The zips are `base_url + "images_background.zip"` and `base_url + "images_evaluation.zip"`.
-  std::string base_url = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/";
-  /// "curl", "wget" or a path to one of them; "": the first of curl, wget found in $PATH.
-  std::string tool;
-  /// find_omniglot_dir: download when the data is nowhere to be found (false: throw FileError).
-  bool download = true;
-  /// Report the download on stderr.
   bool progress = true;
 };
 
@@ -625,48 +612,6 @@ inline void decode_all(const fs::path& dir, const std::vector<SetListing>& sets,
   if (first_error) std::rethrow_exception(first_error);
 }
 
-// ---- downloading --------------------------------------------------------------------------------
-
-/// The executable for `tool` ("" → curl, then wget), searched in $PATH unless it holds a '/'; "" if none.
-inline std::string find_tool(const std::string& tool) {
-  const std::vector<std::string> candidates = tool.empty() ? std::vector<std::string>{"curl", "wget"}
-                                                           : std::vector<std::string>{tool};
-  for (const std::string& candidate : candidates) {
-    if (candidate.find('/') != std::string::npos) {
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-      continue;
-    }
-    const char* path = std::getenv("PATH");
-    const std::string directories = path != nullptr ? path : "";
-    for (std::size_t start = 0; start <= directories.size();) {
-      std::size_t colon = directories.find(':', start);
-      if (colon == std::string::npos) colon = directories.size();
-      const std::string folder = directories.substr(start, colon - start);
-      if (!folder.empty()) {
-        const std::string full = folder + "/" + candidate;
-        struct stat info;
-        if (::stat(full.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(full.c_str(), X_OK) == 0) return full;
-      }
-      start = colon + 1;
-    }
-  }
-  return "";
-}
-
-/// Runs `argv` (no shell) and returns its exit status, or -1 if it could not be started / was killed.
-inline int run_process(const std::vector<std::string>& arguments) {
-  std::vector<char*> argv;
-  for (const std::string& a : arguments) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 }  // namespace omniglot
 }  // namespace detail
 
@@ -760,64 +705,11 @@ inline OmniglotImages load_omniglot(const std::string& dir, const OmniglotLoadOp
   return images;
 }
 
-/// Downloads whichever of images_background.zip and images_evaluation.zip `dir` lacks (as a zip or a
-/// folder) from options.base_url with curl or wget. Each goes to a temporary file in `dir`, is checked
-/// to be a readable zip, and only then renamed; on failure the temporary file is removed.
-/// \throws FileError when no tool is found or the download fails; FormatError when the file is not a zip.
-inline void download_omniglot(const std::string& dir, const OmniglotDownloadOptions& options = {}) {
-  namespace fs = std::filesystem;
-  namespace om = detail::omniglot;
-  const char* where = "mann::download_omniglot";
-  const std::string tool = om::find_tool(options.tool);
-  if (tool.empty()) {
-    throw FileError(detail::concat(where, ": ", options.tool.empty() ? std::string("neither curl nor wget") : options.tool,
-                                   " found in PATH; download ", options.base_url, "images_background.zip and ",
-                                   options.base_url, "images_evaluation.zip into ", dir, " by hand"));
-  }
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) throw FileError(detail::concat(where, ": cannot create ", dir, ": ", error.message()));
-  const bool is_wget = fs::path(tool).filename().string().find("wget") != std::string::npos;
-  for (const char* set : om::set_names) {
-    if (om::has_set(dir, set)) continue;
-    const std::string url = options.base_url + set + ".zip";
-    const fs::path target = om::set_zip(dir, set);
-    const fs::path temporary = fs::path(dir) / ("." + std::string(set) + ".zip.part-" + std::to_string(::getpid()));
-    if (options.progress) std::fprintf(stderr, "%s: downloading %s to %s\n", where, url.c_str(), target.string().c_str());
-    const std::vector<std::string> command =
-        is_wget ? std::vector<std::string>{tool, "--quiet", "--output-document=" + temporary.string(), url}
-                : std::vector<std::string>{tool, "--fail", "--location", "--silent", "--show-error", "--output",
-                                           temporary.string(), url};
-    const int status = om::run_process(command);
-    if (status != 0) {
-      fs::remove(temporary, error);
-      throw FileError(detail::concat(where, ": ", tool, " failed (", status < 0 ? std::string("could not run") : "exit status " + std::to_string(status),
-                                     ") downloading ", url, "; nothing was written to ", target.string()));
-    }
-    try {
-      om::ZipArchive archive(temporary, where);
-      if (zip_get_num_entries(archive.get(), 0) <= 0) {
-        throw FormatError(detail::concat(where, ": ", url, " holds no entries"));
-      }
-    } catch (const Error& e) {
-      fs::remove(temporary, error);
-      throw FormatError(detail::concat(where, ": the file downloaded from ", url, " is not a readable zip (", e.what(),
-                                       "); nothing was written to ", target.string()));
-    }
-    fs::rename(temporary, target, error);
-    if (error) {
-      const std::string message = error.message();
-      fs::remove(temporary, error);
-      throw FileError(detail::concat(where, ": cannot rename the download to ", target.string(), ": ", message));
-    }
-  }
-}
-
 /// The Omniglot folder: $MANN_DATA_DIR if set (the folder itself or its omniglot/ subfolder), else
-/// ./data/omniglot if it holds both sets, else ./data/omniglot after download_omniglot (when
-/// options.download). \throws FileError when $MANN_DATA_DIR holds no data, or nothing is found and
-/// downloading is off or fails.
-inline std::string find_omniglot_dir(const OmniglotDownloadOptions& options = {}) {
+/// ./data/omniglot if it holds both sets. Looks only; never downloads.
+/// \throws FileError when $MANN_DATA_DIR holds no data, or nothing is found; the message says how
+///   to get the data.
+inline std::string find_omniglot_dir() {
   const char* where = "mann::find_omniglot_dir";
   const char* env = std::getenv("MANN_DATA_DIR");
   if (env != nullptr && env[0] != '\0') {
@@ -830,12 +722,9 @@ inline std::string find_omniglot_dir(const OmniglotDownloadOptions& options = {}
   }
   const std::string local = "data/omniglot";
   if (has_omniglot(local)) return local;
-  if (!options.download) {
-    throw FileError(detail::concat(where, ": no Omniglot data: set MANN_DATA_DIR or put images_background.zip and "
-                                          "images_evaluation.zip in ./", local));
-  }
-  download_omniglot(local, options);
-  return local;
+  throw FileError(detail::concat(where, ": no Omniglot data: set MANN_DATA_DIR to the folder holding "
+                                        "images_background.zip and images_evaluation.zip, or put the two zips in ./",
+                                 local, ", or run one of mann's Omniglot examples, which downloads them there"));
 }
 
 }  // namespace mann
