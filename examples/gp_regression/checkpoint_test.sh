@@ -32,13 +32,14 @@ expect_error() {
   fi
 }
 
-# Numbers checked when parsed.
-expect_error 2 "--seed: -1 is not an integer in [0, 2^64 - 1]" --seed -1
-expect_error 2 "--learning-rate: inf is not a finite number > 0" --learning-rate inf
-expect_error 2 "--learning-rate: nan is not a finite number > 0" --learning-rate nan
-expect_error 2 "--learning-rate: 0 is not a finite number > 0" --learning-rate 0
-expect_error 2 "--read-sharpness: -1 is not a finite number > 0" --read-sharpness -1
-expect_error 2 "--episodes: Value -5 not in range" --episodes -5
+# Numbers checked when parsed (the other options tiny, in case a bad number is taken).
+quick=(--dims 1 --episodes 0 --test-episodes 2 --out-dir "$work/quick")
+expect_error 2 "--seed: -1 is not an integer in [0, 2^64 - 1]" "${quick[@]}" --seed -1
+expect_error 2 "--learning-rate: inf is not a finite number > 0" "${quick[@]}" --learning-rate inf
+expect_error 2 "--learning-rate: nan is not a finite number > 0" "${quick[@]}" --learning-rate nan
+expect_error 2 "--learning-rate: 0 is not a finite number > 0" "${quick[@]}" --learning-rate 0
+expect_error 2 "--read-sharpness: -1 is not a finite number > 0" "${quick[@]}" --read-sharpness -1
+expect_error 2 "--episodes: Value -5 not in range" "${quick[@]}" --episodes -5
 
 # An output folder that cannot be made: refused before training.
 touch "$work/file"
