@@ -1,15 +1,17 @@
 // examples/common/progress.hpp: helpers shared by the examples (not part of the library): a
-// training status line with episodes, rate and ETA, durations as text, and running gnuplot.
+// training status line with episodes, rate and ETA, an evaluation count, and durations as text
+// (gnuplot: plot.hpp).
 #pragma once
 
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
+#include <cstdint>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace mann_examples {
 
@@ -63,21 +65,36 @@ class ProgressLine {
   bool tty_;
 };
 
-/// Whether gnuplot is on the PATH; says how to get it when not.
-inline bool gnuplot_available(const std::string& what) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) return true;
-  std::cerr << "gnuplot not found: skipping " << what << " (apt-get install gnuplot-nox)\n";
-  return false;
-}
+/// A count of finished episodes ("<label>: done/total episodes, T s") on stderr, rewritten in place
+/// on a terminal (at most every 0.5 s), or printed as a new line every 10 s otherwise; the last
+/// update (done == total) is always shown.
+class CountProgress {
+ public:
+  using Clock = std::chrono::steady_clock;
 
-/// Runs gnuplot on `script`; reports `png` or the failure.
-inline bool run_gnuplot(const std::string& script, const std::string& png) {
-  if (std::system(("gnuplot '" + script + "'").c_str()) != 0) {
-    std::cerr << "gnuplot failed; the script is " << script << "\n";
-    return false;
+  CountProgress(std::string label, std::uint64_t total)
+      : label_(std::move(label)), total_(total), tty_(::isatty(2) != 0) {}
+
+  void update(std::uint64_t done) {
+    const auto now = Clock::now();
+    if (done < total_ && std::chrono::duration<double>(now - last_).count() < (tty_ ? 0.5 : 10.0)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    std::ostringstream line;
+    line << label_ << ": " << done << "/" << total_ << " episodes, " << std::fixed << std::setprecision(1) << elapsed
+         << " s";
+    if (tty_) {
+      std::cerr << "\r" << line.str() << "\033[K" << (done >= total_ ? "\n" : "") << std::flush;
+    } else {
+      std::cerr << line.str() << "\n";
+    }
   }
-  std::cerr << "plot: " << png << "\n";
-  return true;
-}
+
+ private:
+  std::string label_;
+  std::uint64_t total_;
+  bool tty_;
+  Clock::time_point start_ = Clock::now(), last_{};
+};
 
 }  // namespace mann_examples

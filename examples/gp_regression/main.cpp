@@ -14,6 +14,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -27,7 +28,11 @@
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/optim/rmsprop.hpp"
 
+#include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/options.hpp"
+#include "../common/output.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 namespace {
@@ -296,6 +301,35 @@ Model make_model(const Settings& s, int dimension) {
   return Model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
 }
 
+std::string checkpoint_path(const Settings& s, int dimension) {
+  return s.checkpoint.empty() ? s.out_dir + "/mann_" + tag(dimension) + ".safetensors" : s.checkpoint;
+}
+
+/// The checkpoint's metadata: the model's own (with the head's settings) and this example's.
+mann::CheckpointMetadata checkpoint_metadata(const Model& model, const Settings& s, long long done) {
+  auto metadata = model.metadata();
+  metadata["episodes_done"] = std::to_string(done);
+  metadata["seed"] = std::to_string(s.seed);
+  metadata["episode_length"] = std::to_string(s.episode_length);
+  return metadata;
+}
+
+/// --resume / --eval-only: the settings the model of `dimension` needs, from its checkpoint (see
+/// examples/common/checkpoint_settings.hpp). The seed is the checkpoint's on --resume only (with
+/// --eval-only it just picks the test functions).
+void resolve_from_checkpoint(Settings& s, int dimension, const std::set<std::string>& given) {
+  const std::string path = checkpoint_path(s, dimension);
+  mann_examples::CheckpointSettings c(path, mann::read_checkpoint_metadata(path), given);
+  c.resolve("controller_output_size", "--controller-size", s.controller_size);
+  c.resolve("head.slots", "--memory-slots", s.slots);
+  c.resolve("head.width", "--memory-width", s.width);
+  c.resolve("head.heads", "--heads", s.heads);
+  c.resolve("head.read_sharpness", "--read-sharpness", s.read_sharpness);
+  c.resolve("episode_length", "--episode-length", s.episode_length);
+  if (s.resume) c.resolve("seed", "--seed", s.seed);
+  c.finish();
+}
+
 struct DimensionResult {
   int dimension;
   long long trained;
@@ -310,8 +344,7 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
   rmsprop.learning_rate = s.learning_rate;
   auto parameters = model.parameters();
   mann::RmsProp<float> optimizer(parameters, rmsprop);
-  const std::string checkpoint =
-      s.checkpoint.empty() ? s.out_dir + "/mann_" + tag(dimension) + ".safetensors" : s.checkpoint;
+  const std::string checkpoint = checkpoint_path(s, dimension);
   auto checkpoint_tensors = [&] {
     auto list = parameters;
     auto state = optimizer.state();
@@ -322,17 +355,18 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
                                       : mann::load_checkpoint(checkpoint, checkpoint_tensors());
-    mann_examples::check_checkpoint_settings(checkpoint, metadata, model.metadata());
-    done = std::stoll(metadata.at("episodes_done"));
+    auto expected = checkpoint_metadata(model, s, 0);
+    expected.erase("episodes_done");
+    expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test functions
+    mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
+    done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }
 
   double seconds = 0;
   if (!s.eval_only && done < s.episodes) {
     const std::string csv_path = s.out_dir + "/train_" + tag(dimension) + ".csv";
-    const bool fresh_log = !s.resume || !fs::exists(csv_path);
-    std::ofstream csv(csv_path, fresh_log ? std::ios::trunc : std::ios::app);
-    if (fresh_log) csv << "episodes,seconds,train_nll,heldout_mann_nll,heldout_gp_nll\n";
+    mann_examples::CsvLog csv(csv_path, "episodes,seconds,train_nll,heldout_mann_nll,heldout_gp_nll", s.resume ? done : -1);
     std::cerr << "training the MANN on " << dimension << "-D functions for " << s.episodes << " episodes of "
               << s.episode_length << " samples (" << s.batch << " per batch, " << threads << " threads)\n";
     mann_examples::ProgressLine progress(s.episodes);
@@ -357,15 +391,13 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
         progress.finish();
         const Evaluation heldout = evaluate(trainer, s, dimension, s.eval_episodes, kEvalOffset);
         const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-        csv << done << "," << std::fixed << std::setprecision(1) << elapsed << "," << std::setprecision(5) << shown
-            << "," << heldout.mann.overall() << "," << heldout.gp.overall() << "\n" << std::flush;
+        std::ostringstream row;
+        row << done << "," << std::fixed << std::setprecision(1) << elapsed << "," << std::setprecision(5) << shown
+            << "," << heldout.mann.overall() << "," << heldout.gp.overall();
+        csv.write_row(row.str());
         std::cerr << "  held-out after " << done << " episodes: NLL/sample MANN " << std::setprecision(3)
                   << heldout.mann.overall() << ", GP " << heldout.gp.overall() << "\n";
-        auto metadata = model.metadata();
-        metadata["episodes_done"] = std::to_string(done);
-        metadata["seed"] = std::to_string(s.seed);
-        metadata["episode_length"] = std::to_string(s.episode_length);
-        mann::save_checkpoint(checkpoint, checkpoint_tensors(), metadata);
+        mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model, s, done));
         running = 0;
         running_steps = 0;
       }
@@ -380,7 +412,7 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
   return result;
 }
 
-int run(const Settings& s) {
+int run(const Settings& s, const std::set<std::string>& given) {
   const int threads = s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> dims;
   if (s.dims == "all") {
@@ -388,13 +420,23 @@ int run(const Settings& s) {
   } else {
     dims = {std::stoi(s.dims)};
   }
-  fs::create_directories(s.out_dir);
+  mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
+  // Every dimension's settings (from its checkpoint with --resume / --eval-only), before any training.
+  std::vector<Settings> settings(dims.size(), s);
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (s.resume || s.eval_only) resolve_from_checkpoint(settings[i], dims[i], given);
+    if (settings[i].heads > settings[i].slots) {
+      throw mann::ValueError("--heads " + std::to_string(settings[i].heads) + " is more than --memory-slots " +
+                             std::to_string(settings[i].slots));
+    }
+  }
   std::vector<DimensionResult> results;
   const auto start = Clock::now();
-  for (int d : dims) results.push_back(run_dimension(s, d, threads));
+  for (std::size_t i = 0; i < dims.size(); ++i) results.push_back(run_dimension(settings[i], dims[i], threads));
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (const auto& r : results) {
-    print_table(std::cout, r.evaluation, r.dimension, s, r.trained);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const DimensionResult& r = results[i];
+    print_table(std::cout, r.evaluation, r.dimension, settings[i], r.trained);
     if (r.seconds > 0) std::cout << "\ntraining time " << format_duration(r.seconds) << "\n";
   }
   std::cout << "\ntotal wall time " << format_duration(seconds) << " (" << threads << " threads)\n" << std::flush;
@@ -420,13 +462,13 @@ int main(int argc, char** argv) {
   app.add_option("--episode-length", s.episode_length, "samples per episode (function values shown one step late)")->check(CLI::Range(2, 10000))->capture_default_str();
   app.add_option("--batch", s.batch, "episodes per minibatch")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--threads", s.threads, "threads the batch is split across (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of weights and functions")->capture_default_str();
-  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; the paper: 1e-4)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of weights and functions (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
+  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; the paper: 1e-4)")->check(mann_examples::positive_number())->capture_default_str();
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
-  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(mann_examples::positive_number())->capture_default_str();
   app.add_option("--out-dir", s.out_dir, "where logs, checkpoints, CSV tables and plots go")->capture_default_str();
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/mann_<D>d.safetensors; needs a single --dims)");
   app.add_flag("--resume", s.resume, "continue training from the checkpoint(s)");
@@ -451,7 +493,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return run(s);
+    return run(s, mann_examples::given_options(app));
   } catch (const std::exception& e) {
     std::cerr << "\ngp_regression: " << e.what() << "\n";
     return 1;

@@ -13,6 +13,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -31,7 +32,12 @@
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/optim/rmsprop.hpp"
 
+#include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/omniglot_download.hpp"
+#include "../common/options.hpp"
+#include "../common/output.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 namespace {
@@ -133,22 +139,14 @@ void print_table(std::ostream& out, const mann::InstanceAccuracy& accuracy, cons
   out << " |\n";
 }
 
-/// The shared status line (examples/common/progress.hpp) with the loss and training accuracy.
-class Progress {
- public:
-  explicit Progress(long long total) : line_(total) {}
-  void update(long long done, long long done_at_start, double loss, const mann::InstanceAccuracy& acc, bool force = false) {
-    line_.update(done, done_at_start, [&](std::ostream& line) {
-      line << "loss " << std::setprecision(3) << loss << ", train acc 1st/2nd/5th/10th " << std::setprecision(1)
-           << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/" << 100 * acc.accuracy(5) << "/"
-           << 100 * acc.accuracy(10) << "%";
-    }, force);
-  }
-  void finish() { line_.finish(); }
-
- private:
-  mann_examples::ProgressLine line_;
-};
+/// The rest of the status line (examples/common/progress.hpp): the loss and training accuracy.
+auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
+  return [loss, &acc](std::ostream& line) {
+    line << "loss " << std::setprecision(3) << loss << ", train acc 1st/2nd/5th/10th " << std::setprecision(1)
+         << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/" << 100 * acc.accuracy(5) << "/"
+         << 100 * acc.accuracy(10) << "%";
+  };
+}
 
 // --- data ----------------------------------------------------------------------------------------
 
@@ -208,42 +206,66 @@ struct LogRow {
   mann::InstanceAccuracy train, test;
 };
 
-void write_csv_header(std::ostream& out) {
+std::string csv_header() {
+  std::ostringstream out;
   out << "episodes,seconds,train_loss";
   for (int k : kInstances) out << ",train_acc_" << k;
   for (int k : kInstances) out << ",test_acc_" << k;
-  out << "\n";
+  return out.str();
 }
 
-void write_csv_row(std::ostream& out, const LogRow& r) {
+std::string csv_row(const LogRow& r) {
+  std::ostringstream out;
   out << r.episodes << "," << std::fixed << std::setprecision(1) << r.seconds << "," << std::setprecision(5) << r.train_loss;
   for (int k : kInstances) out << "," << r.train.accuracy(k);
   for (int k : kInstances) out << "," << r.test.accuracy(k);
-  out << "\n" << std::flush;
+  return out.str();
 }
 
-void plot_learning_curve(const std::string& csv, const std::string& png, const std::string& title) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::cerr << "gnuplot not found: skipping the learning-curve plot (apt-get install gnuplot-nox)\n";
-    return;
+std::string checkpoint_path(const Settings& s) {
+  return s.checkpoint.empty() ? s.out_dir + "/" + s.model + ".safetensors" : s.checkpoint;
+}
+
+/// The checkpoint's metadata: the model's own (with the head's settings) and this example's.
+mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, const Settings& s, long long done) {
+  metadata["episodes_done"] = std::to_string(done);
+  metadata["seed"] = std::to_string(s.seed);
+  metadata["labels"] = s.labels;
+  metadata["classes"] = std::to_string(s.classes);
+  metadata["controller"] = s.controller;
+  metadata["curriculum"] = s.curriculum ? "true" : "false";
+  metadata["curriculum_max"] = std::to_string(s.curriculum_max);
+  metadata["curriculum_every"] = std::to_string(s.curriculum_every);
+  return metadata;
+}
+
+/// --resume / --eval-only: the settings the model needs, from its checkpoint (see
+/// examples/common/checkpoint_settings.hpp). The seed is the checkpoint's on --resume only (with
+/// --eval-only it just picks the test episodes).
+void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
+  const std::string path = checkpoint_path(s);
+  mann_examples::CheckpointSettings c(path, mann::read_checkpoint_metadata(path), given);
+  c.resolve("labels", "--labels", s.labels);
+  c.resolve("classes", "--classes", s.classes);
+  c.resolve("controller_output_size", "--controller-size", s.controller_size);
+  c.resolve("curriculum", "--curriculum", s.curriculum);
+  if (s.curriculum) {
+    c.resolve("curriculum_max", "--curriculum-max", s.curriculum_max);
+    c.resolve("curriculum_every", "--curriculum-every", s.curriculum_every);
   }
-  const std::string script = png + ".gp";
-  {
-    std::ofstream gp(script);
-    gp << "set terminal pngcairo size 900,600 noenhanced\nset output '" << png << "'\n"
-       << "set datafile separator ','\nset key bottom right\nset grid\n"
-       << "set title '" << title << " (held-out classes)'\nset xlabel 'training episodes'\n"
-       << "set ylabel 'accuracy by instance'\nset yrange [0:1]\n"
-       << "plot '" << csv << "' using 1:10 every ::1 with linespoints title '1st instance', "
-       << "'' using 1:11 every ::1 with linespoints title '2nd instance', "
-       << "'' using 1:14 every ::1 with linespoints title '5th instance', "
-       << "'' using 1:15 every ::1 with linespoints title '10th instance'\n";
+  if (s.resume) c.resolve("seed", "--seed", s.seed);
+  if (s.model == "mann" || s.model == "ntm") {
+    c.resolve("persistent_memory", "--persistent-memory", s.persistent_memory);
+    c.resolve("head.slots", "--memory-slots", s.slots);
+    c.resolve("head.width", "--memory-width", s.width);
+    c.resolve("head.heads", "--heads", s.heads);
   }
-  if (std::system(("gnuplot '" + script + "'").c_str()) != 0) {
-    std::cerr << "gnuplot failed; the script is " << script << "\n";
-  } else {
-    std::cerr << "learning curve: " << png << "\n";
+  if (s.model == "mann") {
+    c.resolve("controller", "--controller", s.controller);
+    c.resolve("head.usage_decay", "--usage-decay", s.usage_decay);
+    c.resolve("head.read_sharpness", "--read-sharpness", s.read_sharpness);
   }
+  c.finish();
 }
 
 template <class Model>
@@ -255,8 +277,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   rmsprop.learning_rate = s.learning_rate;
   auto parameters = model.parameters();
   mann::RmsProp<float> optimizer(parameters, rmsprop);
-  fs::create_directories(s.out_dir);
-  const std::string checkpoint = s.checkpoint.empty() ? s.out_dir + "/" + s.model + ".safetensors" : s.checkpoint;
+  const std::string checkpoint = checkpoint_path(s);
 
   auto checkpoint_tensors = [&] {
     auto list = parameters;
@@ -268,8 +289,11 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
                                       : mann::load_checkpoint(checkpoint, checkpoint_tensors());
-    mann_examples::check_checkpoint_settings(checkpoint, metadata, model.metadata());
-    done = std::stoll(metadata.at("episodes_done"));
+    auto expected = checkpoint_metadata(model.metadata(), s, 0);
+    expected.erase("episodes_done");
+    expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test episodes
+    mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
+    done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }
 
@@ -280,19 +304,17 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, classes_at(s, done)), s.seed * 7919 + 17);
     for (int e = 0; e < episodes; e += s.batch) {
       const int size = std::min(s.batch, episodes - e);
-      test.generate(batch, size, seed_offset + static_cast<std::uint64_t>(e), threads);
+      test.generate(batch, size, seed_offset + static_cast<std::uint64_t>(e), trainer.pool());
       trainer.evaluate(batch, encoding, &accuracy);
     }
     return accuracy;
   };
 
   if (!s.eval_only && done < s.episodes) {
-    const bool fresh_log = !s.resume || !fs::exists(csv_path);
-    std::ofstream csv(csv_path, fresh_log ? std::ios::trunc : std::ios::app);
-    if (fresh_log) write_csv_header(csv);
+    mann_examples::CsvLog csv(csv_path, csv_header(), s.resume ? done : -1);
     std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, " << threads
               << " threads); evaluating on held-out classes every " << s.eval_every << "\n";
-    Progress progress(s.episodes);
+    mann_examples::ProgressLine progress(s.episodes);
     const long long done_at_start = done;
     const auto start = Clock::now();
     mann::InstanceAccuracy running;
@@ -307,27 +329,22 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
         current_classes = classes;
       }
       const int size = static_cast<int>(std::min<long long>(s.batch, s.episodes - done));
-      train->generate(batch, size, static_cast<std::uint64_t>(done), threads);
+      train->generate(batch, size, static_cast<std::uint64_t>(done), trainer.pool());
       const float loss = trainer.train_step(batch, optimizer, encoding, &running);
       running_loss += loss;
       ++running_steps;
       done += size;
-      progress.update(done, done_at_start, running_loss / running_steps, running);
+      progress.update(done, done_at_start, training_detail(running_loss / running_steps, running));
       if (done % s.eval_every < size || done == s.episodes) {
-        progress.update(done, done_at_start, running_loss / running_steps, running, true);
+        progress.update(done, done_at_start, training_detail(running_loss / running_steps, running), true);
         progress.finish();
         LogRow row{done, std::chrono::duration<double>(Clock::now() - start).count(), running_loss / running_steps,
                    running, evaluate(s.eval_episodes, 1u << 30)};
-        write_csv_row(csv, row);
+        csv.write_row(csv_row(row));
         std::cerr << "  held-out after " << done << " episodes: 1st/2nd/5th/10th "
                   << std::fixed << std::setprecision(1) << 100 * row.test.accuracy(1) << "/" << 100 * row.test.accuracy(2)
                   << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n";
-        auto metadata = model.metadata();
-        metadata["episodes_done"] = std::to_string(done);
-        metadata["seed"] = std::to_string(s.seed);
-        metadata["labels"] = s.labels;
-        metadata["classes"] = std::to_string(s.classes);
-        mann::save_checkpoint(checkpoint, checkpoint_tensors(), metadata);
+        mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model.metadata(), s, done));
         running.clear();
         running_loss = 0;
         running_steps = 0;
@@ -336,7 +353,10 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     std::cerr << "trained " << done - done_at_start << " episodes in " << format_duration(seconds) << "; checkpoint "
               << checkpoint << ", log " << csv_path << "\n";
-    plot_learning_curve(csv_path, s.out_dir + "/" + s.model + ".png", "Omniglot, " + s.model);
+    mann_examples::plot_learning_curve(csv_path, s.out_dir + "/" + s.model + ".png",
+                                       "Omniglot, " + s.model + " (held-out classes)", "accuracy by instance",
+                                       {{10, "1st instance"}, {11, "2nd instance"}, {14, "5th instance"},
+                                        {15, "10th instance"}});
   }
   const mann::InstanceAccuracy final_accuracy = evaluate(s.test_episodes, 1u << 31);
   print_table(std::cout, final_accuracy, s, s.test_episodes);
@@ -352,8 +372,9 @@ int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::C
   mann::EpisodeBatch<float> batch;
   mann::InstanceAccuracy accuracy;
   mann::Rng rng(s.seed);
+  mann::ThreadPool pool(2);
   for (int e = 0; e < s.test_episodes; e += s.batch) {
-    test.generate(batch, std::min(s.batch, s.test_episodes - e), (1u << 31) + static_cast<std::uint64_t>(e), 2);
+    test.generate(batch, std::min(s.batch, s.test_episodes - e), (1u << 31) + static_cast<std::uint64_t>(e), pool);
     knn_evaluate(batch, encoding, s.classes, rng, accuracy);
   }
   print_table(std::cout, accuracy, s, s.test_episodes);
@@ -361,7 +382,8 @@ int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::C
 }
 
 int run(const Settings& s) {
-  const std::string dir = s.data_dir.empty() ? mann::find_omniglot_dir() : s.data_dir;
+  if (s.model != "knn") mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
+  const std::string dir = s.data_dir.empty() ? mann_examples::find_or_download_omniglot() : s.data_dir;
   mann::OmniglotLoadOptions load;
   load.alphabet_limit = s.alphabet_limit;
   const mann::OmniglotImages images = mann::load_omniglot(dir, load);
@@ -370,6 +392,14 @@ int run(const Settings& s) {
   const mann::CharacterSplit split = mann::split_characters(images, train_count);
   std::cerr << "Omniglot from " << dir << ": " << images.size() << " characters, " << split.train.size()
             << " for training, " << split.test.size() << " held out\n";
+  // Episodes draw distinct characters: check now, not at the first evaluation after training.
+  const int needed = s.curriculum ? s.curriculum_max : s.classes;
+  const std::string option = s.curriculum ? "--curriculum-max" : "--classes";
+  if (static_cast<mann::Index>(needed) > std::min<mann::Index>(split.train.size(), split.test.size())) {
+    throw mann::ValueError(option + " " + std::to_string(needed) + " needs that many characters per episode, but there are " +
+                           std::to_string(split.train.size()) + " training and " + std::to_string(split.test.size()) +
+                           " held-out characters" + (s.alphabet_limit > 0 ? " (with --alphabets " + std::to_string(s.alphabet_limit) + ")" : ""));
+  }
   if (s.model == "knn") return run_knn(s, images, split);
 
   mann::MannConfig config;
@@ -433,18 +463,18 @@ int main(int argc, char** argv) {
   app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units / feed-forward width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
-  app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(mann_examples::finite_number(0.0, 1.0))->capture_default_str();
+  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(mann_examples::positive_number())->capture_default_str();
+  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(mann_examples::positive_number())->capture_default_str();
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
   app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");
   app.add_option("--curriculum-max", s.curriculum_max, "largest class count of the curriculum")->check(CLI::Range(2, 3125));
   app.add_option("--curriculum-every", s.curriculum_every, "episodes per curriculum step")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
   app.add_option("--threads", s.threads, "threads the batch is split across (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of weights and episodes")->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of weights and episodes (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/<model>.safetensors)");
-  app.add_flag("--resume", s.resume, "continue training from --checkpoint");
-  app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes");
+  app.add_flag("--resume", s.resume, "continue training from --checkpoint, with the model settings it holds");
+  app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes, with the model settings it holds");
   app.add_option("--eval-every", s.eval_every, "episodes between held-out evaluations, log lines and checkpoints")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
   app.add_option("--eval-episodes", s.eval_episodes, "held-out episodes per periodic evaluation")->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--test-episodes", s.test_episodes, "held-out episodes of the final table")->check(CLI::Range(1, 10000000))->capture_default_str();
@@ -461,13 +491,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   s.augment = !no_augment;
+  if (s.resume && s.eval_only) {
+    std::cerr << "omniglot: --resume and --eval-only exclude each other\n";
+    return 2;
+  }
+  if ((s.resume || s.eval_only) && s.model != "knn") {
+    try {
+      resolve_from_checkpoint(s, mann_examples::given_options(app));
+    } catch (const std::exception& e) {
+      std::cerr << "omniglot: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  if (s.heads > s.slots) {
+    std::cerr << "omniglot: --heads " << s.heads << " is more than --memory-slots " << s.slots << "\n";
+    return 2;
+  }
   if (s.curriculum && s.curriculum_max == 0) s.curriculum_max = s.classes + 10;
   if (s.curriculum && s.curriculum_max < s.classes) {
     std::cerr << "omniglot: --curriculum-max " << s.curriculum_max << " is below --classes " << s.classes << "\n";
-    return 2;
-  }
-  if (s.resume && s.eval_only) {
-    std::cerr << "omniglot: --resume and --eval-only exclude each other\n";
     return 2;
   }
   try {

@@ -1,13 +1,15 @@
 # Runs the Omniglot example on 3 alphabets of each set for 320 episodes (MANN and kNN) and checks
 # the final table: our row and the paper's row, six accuracies with confidence intervals, no NaN.
-if(DEFINED ENV{MANN_DATA_DIR} AND NOT "$ENV{MANN_DATA_DIR}" STREQUAL "")
-  set(DATA_DIR "$ENV{MANN_DATA_DIR}")
+include(${CMAKE_CURRENT_LIST_DIR}/../common/find_data.cmake)
+if(DATA_MISSING)
+  return()
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
+set(small --alphabets 3 --test-episodes 64 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR})
 foreach(model mann knn)
   execute_process(
-    COMMAND ${BINARY} --model ${model} --alphabets 3 --episodes 320 --eval-every 160 --eval-episodes 32
-            --test-episodes 64 --controller-size 32 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR}
+    COMMAND ${BINARY} --model ${model} --episodes 320 --eval-every 160 --eval-episodes 32 --controller-size 32
+            --read-sharpness 10 ${small}
     RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT result EQUAL 0)
     message(FATAL_ERROR "omniglot --model ${model} failed (${result}):\n${out}\n${err}")
@@ -24,7 +26,25 @@ foreach(model mann knn)
     message(FATAL_ERROR "no paper row for --model ${model}:\n${out}")
   endif()
   message(STATUS "--model ${model}:\n${out}")
+  string(REGEX MATCH "\\| ours: [^\n]*" row_${model} "${out}")
 endforeach()
 if(NOT EXISTS ${WORK_DIR}/mann.csv OR NOT EXISTS ${WORK_DIR}/mann.safetensors)
   message(FATAL_ERROR "the MANN run left no CSV log or checkpoint in ${WORK_DIR}")
+endif()
+
+# --eval-only takes the model's settings (here --controller-size 32 and --read-sharpness 10) from the
+# checkpoint: the same row as at the end of training; a setting given with another value is an error.
+execute_process(COMMAND ${BINARY} --model mann --eval-only ${small} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(REGEX MATCH "\\| ours: [^\n]*" row "${out}")
+if(NOT result EQUAL 0 OR NOT row STREQUAL row_mann)
+  message(FATAL_ERROR "--eval-only without the settings (${result}) gave\n${row}\nnot the trained row\n${row_mann}\n${err}")
+endif()
+execute_process(COMMAND ${BINARY} --model mann --eval-only --read-sharpness 1 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
+if(result EQUAL 0 OR NOT err MATCHES "--read-sharpness 1 differs from the checkpoint's head.read_sharpness = 10")
+  message(FATAL_ERROR "--eval-only --read-sharpness 1 on a checkpoint trained at 10 should fail (${result}):\n${err}")
+endif()
+# Impossible class counts fail before any training.
+execute_process(COMMAND ${BINARY} --model mann --classes 300 --episodes 320 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
+if(result EQUAL 0 OR NOT err MATCHES "--classes 300 needs that many characters per episode" OR err MATCHES "training mann")
+  message(FATAL_ERROR "--classes 300 on 3 alphabets should fail before training (${result}):\n${err}")
 endif()

@@ -24,6 +24,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -37,7 +38,13 @@
 #include "mann/models/pixel_nearest_neighbour.hpp"
 #include "mann/core/episode.hpp"
 #include "mann/data/few_shot_evaluation.hpp"
+
+#include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/omniglot_download.hpp"
+#include "../common/options.hpp"
+#include "../common/output.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 namespace {
@@ -204,6 +211,27 @@ mann::CheckpointMetadata model_metadata(const Settings& s) {
           {"memory_size", std::to_string(s.memory_size)}, {"k", std::to_string(s.k)}};
 }
 
+std::string checkpoint_path(const Settings& s) {
+  return s.checkpoint.empty() ? s.out_dir + "/convnet.safetensors" : s.checkpoint;
+}
+
+/// --resume / --eval-only: the settings the model needs, from its checkpoint (see
+/// examples/common/checkpoint_settings.hpp). The seed is the checkpoint's on --resume only (with
+/// --eval-only it just picks the test episodes).
+void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
+  const std::string path = checkpoint_path(s);
+  mann_examples::CheckpointSettings c(path, mann::read_checkpoint_metadata(path), given);
+  c.resolve("embedding", "--embedding", s.embedding);
+  c.resolve("memory_size", "--memory-size", s.memory_size);
+  c.resolve("k", "--k", s.k);
+  c.resolve("split", "--split", s.split);
+  c.resolve("dropout", "--dropout", s.dropout);
+  c.resolve("train_ways", "--train-ways", s.train_ways);
+  c.resolve("episode_length", "--episode-length", s.episode_length);
+  if (s.resume) c.resolve("seed", "--seed", s.seed);
+  c.finish();
+}
+
 /// A quick held-out check during training: 5-way and 20-way 1-shot on eval_episodes episodes that
 /// the final evaluation does not use.
 std::pair<double, double> quick_evaluation(Model& model, const Settings& s, const mann::FewShotSampler<float>& test,
@@ -222,27 +250,10 @@ std::pair<double, double> quick_evaluation(Model& model, const Settings& s, cons
   return {accuracy[0], accuracy[1]};
 }
 
-void plot_learning_curve(const std::string& csv, const std::string& png) {
-  if (!mann_examples::gnuplot_available("the learning-curve plot")) return;
-  const std::string script = png + ".gp";
-  {
-    std::ofstream gp(script);
-    gp << "set terminal pngcairo size 900,600 noenhanced\nset output '" << png << "'\n"
-       << "set datafile separator ','\nset key bottom right\nset grid\n"
-       << "set title 'Omniglot, ConvNet with memory: held-out 1-shot accuracy'\nset xlabel 'training episodes'\n"
-       << "set ylabel 'accuracy'\nset yrange [0:1]\n"
-       << "plot '" << csv << "' using 1:6 every ::1 with linespoints title '5-way 1-shot (held out)', "
-       << "'' using 1:7 every ::1 with linespoints title '20-way 1-shot (held out)', "
-       << "'' using 1:5 every ::1 with lines title '2nd showing (training episodes)'\n";
-  }
-  mann_examples::run_gnuplot(script, png);
-}
-
 /// Trains (or, with --eval-only, loads) the ConvNet with memory; returns the episodes trained.
 long long train_convnet(Model& model, const Settings& s, const mann::FewShotImages<float>& train_store,
                         const mann::FewShotSampler<float>& test, int threads) {
-  fs::create_directories(s.out_dir);
-  const std::string checkpoint = s.checkpoint.empty() ? s.out_dir + "/convnet.safetensors" : s.checkpoint;
+  const std::string checkpoint = checkpoint_path(s);
   auto tensors = [&] {
     mann::ParameterList<float> list = model.parameters();
     const mann::ParameterList<float> state = model.optimizer().state();
@@ -255,16 +266,17 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, model.parameters())
                                       : mann::load_checkpoint(checkpoint, tensors());
     mann_examples::check_checkpoint_settings(checkpoint, metadata, model_metadata(s));
-    done = std::stoll(metadata.at("episodes_done"));
-    if (const auto it = metadata.find("training_seconds"); it != metadata.end()) seconds_before = std::stod(it->second);
+    done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
+    if (metadata.count("training_seconds") > 0) {
+      seconds_before = mann_examples::checkpoint_number(checkpoint, metadata, "training_seconds");
+    }
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }
   if (s.eval_only || done >= s.episodes) return done;
 
   const std::string csv_path = s.out_dir + "/convnet_training.csv";
-  const bool fresh_log = !s.resume || !fs::exists(csv_path);
-  std::ofstream csv(csv_path, fresh_log ? std::ios::trunc : std::ios::app);
-  if (fresh_log) csv << "episodes,seconds,loss,train_1st,train_2nd,test_5way_1shot,test_20way_1shot\n";
+  mann_examples::CsvLog csv(csv_path, "episodes,seconds,loss,train_1st,train_2nd,test_5way_1shot,test_20way_1shot",
+                            s.resume ? done : -1);
   const mann::FewShotSampler<float> sampler(train_store, s.seed);
   mann::FewShotTrainingOptions episode;
   episode.ways = s.train_ways;
@@ -311,8 +323,10 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       progress.finish();
       const auto [five, twenty] = quick_evaluation(model, s, test, threads);
       const double seconds = seconds_before + std::chrono::duration<double>(Clock::now() - start).count();
-      csv << done << "," << seconds << "," << running_loss / static_cast<double>(std::max(1LL, running_steps)) << ","
-          << running.accuracy(1) << "," << running.accuracy(2) << "," << five << "," << twenty << std::endl;
+      std::ostringstream row;
+      row << done << "," << seconds << "," << running_loss / static_cast<double>(std::max(1LL, running_steps)) << ","
+          << running.accuracy(1) << "," << running.accuracy(2) << "," << five << "," << twenty;
+      csv.write_row(row.str());
       std::cerr << "  held-out after " << done << " episodes (" << format_duration(seconds) << "): 5-way 1-shot "
                 << std::fixed << std::setprecision(1) << 100 * five << "%, 20-way 1-shot " << 100 * twenty << "% ("
                 << s.eval_episodes << " episodes each)\n";
@@ -321,7 +335,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["training_seconds"] = std::to_string(seconds);
       metadata["seed"] = std::to_string(s.seed);
       metadata["split"] = s.split;
-      metadata["dropout"] = std::to_string(s.dropout);
+      metadata["dropout"] = mann_examples::number_text(s.dropout);
       metadata["train_ways"] = std::to_string(s.train_ways);
       metadata["episode_length"] = std::to_string(s.episode_length);
       mann::save_checkpoint(checkpoint, tensors(), metadata);
@@ -333,34 +347,13 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::cerr << "trained " << done - done_at_start << " episodes in " << format_duration(seconds) << "; checkpoint "
             << checkpoint << ", log " << csv_path << "\n";
-  plot_learning_curve(csv_path, s.out_dir + "/convnet_training.png");
+  mann_examples::plot_learning_curve(csv_path, s.out_dir + "/convnet_training.png",
+                                     "Omniglot, ConvNet with memory: held-out 1-shot accuracy", "accuracy",
+                                     {{6, "5-way 1-shot (held out)"},
+                                      {7, "20-way 1-shot (held out)"},
+                                      {5, "2nd showing (training episodes)", "lines"}});
   return done;
 }
-
-/// One status line on stderr, rewritten in place on a terminal, else every 10 s.
-class Progress {
- public:
-  Progress(std::string label, std::uint64_t total) : label_(std::move(label)), total_(total), tty_(::isatty(2) != 0) {}
-  void update(std::uint64_t done) {
-    const auto now = Clock::now();
-    if (done < total_ && std::chrono::duration<double>(now - last_).count() < (tty_ ? 0.5 : 10.0)) return;
-    last_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    std::ostringstream line;
-    line << label_ << ": " << done << "/" << total_ << " episodes, " << std::fixed << std::setprecision(1) << elapsed << " s";
-    if (tty_) {
-      std::cerr << "\r" << line.str() << "\033[K" << (done >= total_ ? "\n" : "") << std::flush;
-    } else {
-      std::cerr << line.str() << "\n";
-    }
-  }
-
- private:
-  std::string label_;
-  std::uint64_t total_;
-  bool tty_;
-  Clock::time_point start_ = Clock::now(), last_{};
-};
 
 // --- running ----------------------------------------------------------------------------------------
 
@@ -388,7 +381,8 @@ class Classifier {
 int run(const Settings& s) {
   const auto start = Clock::now();
   const int threads = s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::string dir = s.data_dir.empty() ? mann::find_omniglot_dir() : s.data_dir;
+  mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
+  const std::string dir = s.data_dir.empty() ? mann_examples::find_or_download_omniglot() : s.data_dir;
   mann::OmniglotLoadOptions load;
   load.threads = threads;
   const mann::OmniglotImages images = mann::load_omniglot(dir, load);
@@ -398,6 +392,13 @@ int run(const Settings& s) {
   const mann::FewShotImages<float> test_store(images, split.test, s.test_rotations);
   std::cerr << "Omniglot from " << dir << ": " << images.size() << " characters; " << split.train.size()
             << " for training, " << split.test.size() << " held out (" << test_store.classes() << " test classes)\n";
+  // Checked now, not when the evaluation after training reaches them.
+  for (int ways : s.ways) {
+    if (ways > test_store.classes()) {
+      throw mann::ValueError("--ways " + std::to_string(ways) + " is more than the " + std::to_string(test_store.classes()) +
+                             " held-out classes of --split " + s.split);
+    }
+  }
 
   const mann::FewShotSampler<float> sampler(test_store, s.seed);
   std::unique_ptr<Model> model;
@@ -405,6 +406,10 @@ int run(const Settings& s) {
   if (s.model == "convnet") {
     model = std::make_unique<Model>(model_options(s, threads));
     const mann::FewShotImages<float> train_store(images, split.train, true);
+    if (s.train_ways > train_store.classes()) {
+      throw mann::ValueError("--train-ways " + std::to_string(s.train_ways) + " is more than the " +
+                             std::to_string(train_store.classes()) + " training classes of --split " + s.split);
+    }
     trained = train_convnet(*model, s, train_store, sampler, threads);
   }
   const mann::PixelDistance distance = s.distance == "cosine" ? mann::PixelDistance::cosine : mann::PixelDistance::euclidean;
@@ -417,7 +422,7 @@ int run(const Settings& s) {
   for (int ways : s.ways) {
     for (int shots : s.shots) {
       Configuration c{ways, shots, {}, 0};
-      Progress progress(std::to_string(ways) + "-way " + std::to_string(shots) + "-shot", s.test_episodes);
+      mann_examples::CountProgress progress(std::to_string(ways) + "-way " + std::to_string(shots) + "-shot", s.test_episodes);
       mann::FewShotEvaluationOptions options;
       options.episode = {ways, shots, s.queries};
       options.episodes = s.test_episodes;
@@ -472,7 +477,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"vinyals", "background"}))->capture_default_str();
   app.add_flag("--test-rotations", s.test_rotations, "add the 90-degree rotations of held-out characters as test classes");
   app.add_option("--distance", s.distance, "pixel NN distance: euclidean | cosine")->check(CLI::IsMember({"euclidean", "cosine"}))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of the episodes")->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the episodes (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
   app.add_option("--threads", s.threads, "threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
   app.add_option("--data-dir", s.data_dir, "Omniglot folder (default: $MANN_DATA_DIR, ./data/omniglot, else download); Lake's runs: all_runs.zip there");
   app.add_option("--out-dir", s.out_dir, "where the results CSV, training log, checkpoint and plot go")->capture_default_str();
@@ -483,9 +488,9 @@ int main(int argc, char** argv) {
   app.add_option("--train-ways", s.train_ways, "convnet: classes per training episode")->check(CLI::Range(1, 4096))->capture_default_str()->group(convnet);
   app.add_option("--episode-length", s.episode_length, "convnet: samples per training episode (<= 20 per class)")
       ->check(CLI::Range(1, 100000))->capture_default_str()->group(convnet);
-  app.add_option("--learning-rate", s.learning_rate, "convnet: Adam's learning rate")->check(CLI::PositiveNumber)->capture_default_str()->group(convnet);
+  app.add_option("--learning-rate", s.learning_rate, "convnet: Adam's learning rate")->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
   app.add_option("--embedding", s.embedding, "convnet: query size (the last fully connected layer)")->check(CLI::Range(1, 65536))->capture_default_str()->group(convnet);
-  app.add_option("--dropout", s.dropout, "convnet: dropout rate before the last layer")->check(CLI::Range(0.0, 0.99))->capture_default_str()->group(convnet);
+  app.add_option("--dropout", s.dropout, "convnet: dropout rate before the last layer")->check(mann_examples::finite_number(0.0, 0.99))->capture_default_str()->group(convnet);
   app.add_option("--memory-size", s.memory_size, "convnet: memory slots")->check(CLI::Range(1LL, 100000000LL))->capture_default_str()->group(convnet);
   app.add_option("-k,--k", s.k, "convnet: nearest neighbours of a query")->check(CLI::Range(1, 1024))->capture_default_str()->group(convnet);
   app.add_option("--eval-every", s.eval_every, "convnet: episodes between held-out checks, log lines and checkpoints")
@@ -493,8 +498,8 @@ int main(int argc, char** argv) {
   app.add_option("--eval-episodes", s.eval_episodes, "convnet: episodes of each held-out check (5- and 20-way 1-shot)")
       ->check(CLI::Range(2ULL, 100000000ULL))->capture_default_str()->group(convnet);
   app.add_option("--checkpoint", s.checkpoint, "convnet: checkpoint file (default: <out-dir>/convnet.safetensors)")->group(convnet);
-  app.add_flag("--resume", s.resume, "convnet: continue training from --checkpoint")->group(convnet);
-  app.add_flag("--eval-only", s.eval_only, "convnet: only evaluate --checkpoint")->group(convnet);
+  app.add_flag("--resume", s.resume, "convnet: continue training from --checkpoint, with the model settings it holds")->group(convnet);
+  app.add_flag("--eval-only", s.eval_only, "convnet: only evaluate --checkpoint, with the model settings it holds")->group(convnet);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -503,6 +508,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (s.model == "convnet") {
+    if (s.resume && s.eval_only) {
+      std::cerr << "omniglot_fewshot: --resume and --eval-only exclude each other\n";
+      return 2;
+    }
+    if (s.resume || s.eval_only) {
+      try {
+        resolve_from_checkpoint(s, mann_examples::given_options(app));
+      } catch (const std::exception& e) {
+        std::cerr << "omniglot_fewshot: " << e.what() << "\n";
+        return 2;
+      }
+    }
     if (s.k > s.memory_size) {
       std::cerr << "omniglot_fewshot: --k " << s.k << " is more than --memory-size " << s.memory_size << "\n";
       return 2;
@@ -510,10 +527,6 @@ int main(int argc, char** argv) {
     if ((s.episode_length + s.train_ways - 1) / s.train_ways > 20) {
       std::cerr << "omniglot_fewshot: --episode-length " << s.episode_length << " over --train-ways " << s.train_ways
                 << " needs more than the 20 drawings of a class\n";
-      return 2;
-    }
-    if (s.resume && s.eval_only) {
-      std::cerr << "omniglot_fewshot: --resume and --eval-only exclude each other\n";
       return 2;
     }
   }

@@ -2,8 +2,9 @@
 # trained for 32 episodes, resumed to 48, and evaluated from its checkpoint (--eval-only). Checks the
 # exit codes, the table rows (four accuracies with confidence intervals, no NaN), Lake's error rate,
 # the log and checkpoint files, and that a bad argument exits with 2.
-if(DEFINED ENV{MANN_DATA_DIR} AND NOT "$ENV{MANN_DATA_DIR}" STREQUAL "")
-  set(DATA_DIR "$ENV{MANN_DATA_DIR}")
+include(${CMAKE_CURRENT_LIST_DIR}/../common/find_data.cmake)
+if(DATA_MISSING)
+  return()
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(common --data-dir ${DATA_DIR} --out-dir ${WORK_DIR} --threads 2 --test-episodes 20)
@@ -44,6 +45,8 @@ if(NOT last_err MATCHES "loaded .*convnet.safetensors \\(32 episodes trained\\)"
   message(FATAL_ERROR "--resume did not load the checkpoint:\n${last_err}")
 endif()
 run_example("convnet, --eval-only" "ConvNet with memory \\(48 ep\\.\\)" ${convnet} --eval-only)
+# --eval-only takes the model's settings (--memory-size 1024) from the checkpoint.
+run_example("convnet, --eval-only without settings" "ConvNet with memory \\(48 ep\\.\\)" --model convnet --eval-only)
 
 execute_process(COMMAND ${BINARY} --model resnet RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT result EQUAL 2 OR NOT err MATCHES "omniglot_fewshot: ")

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "mann/core/init.hpp"
 #include "mann/memory/lrua_head.hpp"
@@ -33,6 +35,21 @@ MatrixD projection(double k0, double k1, double alpha) {
 
 double cosine(double a0, double a1, double b0, double b1, double eps) {
   return (a0 * b0 + a1 * b1) / (std::sqrt(a0 * a0 + a1 * a1 + eps) * std::sqrt(b0 * b0 + b1 * b1 + eps));
+}
+
+TEST(LruaHead, MetadataHoldsEveryOptionRoundTrip) {
+  Head::Options o = four_slots();
+  o.usage_decay = 0.95;
+  o.read_sharpness = 10;
+  o.epsilon = 1e-7;
+  const auto metadata = Head(o).metadata();
+  const std::map<std::string, std::string> expected{{"slots", "4"},         {"width", "2"},
+                                                    {"heads", "1"},         {"usage_decay", "0.95"},
+                                                    {"epsilon", "1e-07"},   {"read_sharpness", "10"}};
+  EXPECT_EQ(metadata, expected);
+  // The shortest text that reads back as the same double.
+  o.read_sharpness = 0.1 + 0.2;
+  EXPECT_EQ(std::stod(Head(o).metadata().at("read_sharpness")), 0.1 + 0.2);
 }
 
 TEST(LruaHead, FourSlotsThreeStepsByHand) {

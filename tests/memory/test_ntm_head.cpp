@@ -30,6 +30,7 @@ inline void eigen_assert_failed(const char* what, const char* file, int line) {
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,16 @@ Head::Options four_slots() {
   o.write_heads = 1;
   o.epsilon = 1e-6;
   return o;
+}
+
+TEST(NtmHead, MetadataHoldsEveryOption) {
+  Head::Options o = four_slots();
+  o.write_heads = 2;
+  o.sharpen_epsilon = 1e-10;
+  const std::map<std::string, std::string> expected{
+      {"slots", std::to_string(o.slots)}, {"width", std::to_string(o.width)},  {"heads", std::to_string(o.heads)},
+      {"write_heads", "2"},               {"epsilon", "1e-06"},                {"sharpen_epsilon", "1e-10"}};
+  EXPECT_EQ(Head(o).metadata(), expected);
 }
 
 TEST(NtmHead, SizesAndName) {

@@ -54,6 +54,9 @@ TEST_P(MannLruaGradients, FeedForwardControllerMatchesFiniteDifferences) {
   using Model = mann::Mann<double, mann::FeedForward<double>, mann::LruaHead<double>>;
   mann::FeedForward<double> ff(Model::controller_input_size(config, head), {5}, rng);
   Model model(config, ff, head, rng);
+  // The head's settings go into the checkpoint metadata under "head.".
+  EXPECT_EQ(model.metadata().at("head.read_sharpness"), head.metadata().at("read_sharpness"));
+  EXPECT_EQ(model.metadata().at("head.slots"), std::to_string(head.options().slots));
   auto episodes = random_batch(c.kind, 6, 2, config.input_size, c.labels, rng);
   check_model_gradients(model, episodes);
 }

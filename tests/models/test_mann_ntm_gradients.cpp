@@ -52,6 +52,8 @@ TEST_P(MannNtmGradients, LstmControllerMatchesFiniteDifferences) {
   mann::Lstm<double> lstm(NtmModel<mann::Lstm<double>>::controller_input_size(config, head), 5, rng);
   NtmModel<mann::Lstm<double>> model(config, lstm, head, rng);
   EXPECT_EQ(model.metadata().at("head"), "ntm");
+  // The head's settings go into the checkpoint metadata under "head.".
+  for (const auto& [key, value] : head.metadata()) EXPECT_EQ(model.metadata().at("head." + key), value) << key;
   auto episodes = random_batch(c.kind, 7, 2, config.input_size, c.labels, rng);
   check_model_gradients(model, episodes);
 }

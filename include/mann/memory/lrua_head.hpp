@@ -3,6 +3,8 @@
 // of width W per batch element.
 #pragma once
 
+#include <charconv>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -86,6 +88,17 @@ class LruaHead {
   Index projection_size() const { return options_.heads * options_.width + options_.heads; }
   Index read_size() const { return options_.heads * options_.width; }
   static std::string name() { return "lrua"; }
+  /// Every option as text (numbers in shortest round-trip form), for checkpoint metadata; Mann
+  /// stores them under "head.".
+  std::map<std::string, std::string> metadata() const {
+    auto number = [](double value) {
+      char text[32];
+      return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
+    };
+    return {{"slots", std::to_string(options_.slots)},          {"width", std::to_string(options_.width)},
+            {"heads", std::to_string(options_.heads)},          {"usage_decay", number(options_.usage_decay)},
+            {"epsilon", number(options_.epsilon)},              {"read_sharpness", number(options_.read_sharpness)}};
+  }
 
   void resize_step(Step& s, Index batch) const {
     const Index N = options_.slots, W = options_.width, H = options_.heads;

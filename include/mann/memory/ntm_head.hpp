@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cmath>
+#include <charconv>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -123,6 +125,20 @@ class NtmHead {
   }
   Index read_size() const { return options_.heads * options_.width; }
   static std::string name() { return "ntm"; }
+  /// Every option as text (numbers in shortest round-trip form), for checkpoint metadata; Mann
+  /// stores them under "head.".
+  std::map<std::string, std::string> metadata() const {
+    auto number = [](double value) {
+      char text[32];
+      return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
+    };
+    return {{"slots", std::to_string(options_.slots)},
+            {"width", std::to_string(options_.width)},
+            {"heads", std::to_string(options_.heads)},
+            {"write_heads", std::to_string(options_.write_heads)},
+            {"epsilon", number(options_.epsilon)},
+            {"sharpen_epsilon", number(options_.sharpen_epsilon)}};
+  }
 
   /// First rows of each per-head block of the projection (see the class comment).
   Index strength_row(Index a) const { return heads_total() * options_.width + a; }

@@ -232,15 +232,18 @@ class Mann {
     return list;
   }
 
-  /// The configuration as checkpoint metadata.
+  /// The configuration as checkpoint metadata, the head's settings under "head." (e.g.
+  /// "head.read_sharpness"; see Head::metadata()).
   std::map<std::string, std::string> metadata() const {
-    return {{"model", "mann"},
-            {"head", Head::name()},
-            {"input_size", std::to_string(config_.input_size)},
-            {"label_size", std::to_string(config_.label_size)},
-            {"output", to_string(config_.output)},
-            {"persistent_memory", config_.persistent_memory ? "true" : "false"},
-            {"controller_output_size", std::to_string(controller_.output_size())}};
+    std::map<std::string, std::string> result{{"model", "mann"},
+                                              {"head", Head::name()},
+                                              {"input_size", std::to_string(config_.input_size)},
+                                              {"label_size", std::to_string(config_.label_size)},
+                                              {"output", to_string(config_.output)},
+                                              {"persistent_memory", config_.persistent_memory ? "true" : "false"},
+                                              {"controller_output_size", std::to_string(controller_.output_size())}};
+    for (const auto& [key, value] : head_.metadata()) result["head." + key] = value;
+    return result;
   }
 
  private:

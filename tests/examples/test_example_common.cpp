@@ -1,0 +1,208 @@
+// Tests for the examples' shared helpers (examples/common/): checked checkpoint fields, settings
+// resolved from a checkpoint, the output-folder probe and the CSV log (checked writes, cut back on
+// resume).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "checkpoint_fields.hpp"
+#include "checkpoint_settings.hpp"
+#include "output.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+template <class Exception, class F>
+std::string common_error_of(F&& f) {
+  try {
+    f();
+  } catch (const Exception& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception type: ") + e.what();
+  }
+  return "no exception";
+}
+
+bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+class CommonTempDir {
+ public:
+  CommonTempDir() {
+    static std::atomic<int> serial{0};
+    path_ = fs::temp_directory_path() / ("mann-test-examples-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~CommonTempDir() {
+    std::error_code error;
+    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, error);
+    fs::remove_all(path_, error);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(CheckpointFields, CountAcceptsOnlyANonNegativeInteger) {
+  const mann::CheckpointMetadata metadata{{"episodes_done", "3200"}, {"negative", "-998"}, {"word", "many"},
+                                          {"trailing", "12abc"},      {"empty", ""},         {"space", " 12"},
+                                          {"huge", "99999999999999999999"}};
+  EXPECT_EQ(mann_examples::checkpoint_count("a.safetensors", metadata, "episodes_done"), 3200);
+  const char* bad[] = {"negative", "word", "trailing", "empty", "space", "huge"};
+  for (const char* field : bad) {
+    const std::string message = common_error_of<mann::FormatError>(
+        [&] { mann_examples::checkpoint_count("a.safetensors", metadata, field); });
+    EXPECT_TRUE(mentions(message, "checkpoint a.safetensors: metadata field " + std::string(field) + " is \""))
+        << message;
+    EXPECT_TRUE(mentions(message, "expected a non-negative integer")) << message;
+  }
+  const std::string missing = common_error_of<mann::FormatError>(
+      [&] { mann_examples::checkpoint_count("a.safetensors", {}, "episodes_done"); });
+  EXPECT_EQ(missing, "checkpoint a.safetensors: metadata field episodes_done is missing");
+}
+
+TEST(CheckpointFields, NumbersFlagsAndUnsigned) {
+  const mann::CheckpointMetadata metadata{{"beta", "10"},  {"decay", "0.99"}, {"inf", "inf"},   {"nan", "nan"},
+                                          {"flag", "true"}, {"yes", "yes"},   {"seed", "18446744073709551615"},
+                                          {"minus", "-1"}};
+  EXPECT_EQ(mann_examples::checkpoint_number("c", metadata, "beta"), 10.0);
+  EXPECT_EQ(mann_examples::checkpoint_number("c", metadata, "decay"), 0.99);
+  EXPECT_THROW(mann_examples::checkpoint_number("c", metadata, "inf"), mann::FormatError);
+  EXPECT_THROW(mann_examples::checkpoint_number("c", metadata, "nan"), mann::FormatError);
+  EXPECT_TRUE(mann_examples::checkpoint_flag("c", metadata, "flag"));
+  EXPECT_THROW(mann_examples::checkpoint_flag("c", metadata, "yes"), mann::FormatError);
+  EXPECT_EQ(mann_examples::checkpoint_unsigned("c", metadata, "seed"), 18446744073709551615ull);
+  EXPECT_THROW(mann_examples::checkpoint_unsigned("c", metadata, "minus"), mann::FormatError);
+  EXPECT_EQ(mann_examples::number_text(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(mann_examples::number_text(10), "10");
+}
+
+TEST(CheckpointSettings, TakesUnsetSettingsFromTheCheckpointAndRejectsConflicts) {
+  const mann::CheckpointMetadata metadata{{"head.read_sharpness", "10"}, {"head.slots", "64"}, {"labels", "string"}};
+  {
+    // Not given: taken from the checkpoint.
+    mann_examples::CheckpointSettings settings("m.safetensors", metadata, {});
+    double sharpness = 1;
+    int slots = 128;
+    std::string labels = "onehot";
+    settings.resolve("head.read_sharpness", "--read-sharpness", sharpness);
+    settings.resolve("head.slots", "--memory-slots", slots);
+    settings.resolve("labels", "--labels", labels);
+    settings.finish();
+    EXPECT_EQ(sharpness, 10);
+    EXPECT_EQ(slots, 64);
+    EXPECT_EQ(labels, "string");
+  }
+  {
+    // Given with the same value: fine; with another: an error naming both values.
+    mann_examples::CheckpointSettings settings("m.safetensors", metadata, {"--read-sharpness", "--memory-slots"});
+    int slots = 64;
+    settings.resolve("head.slots", "--memory-slots", slots);
+    double sharpness = 1;
+    const std::string message = common_error_of<mann::ValueError>(
+        [&] { settings.resolve("head.read_sharpness", "--read-sharpness", sharpness); });
+    EXPECT_EQ(message,
+              "--read-sharpness 1 differs from the checkpoint's head.read_sharpness = 10 (m.safetensors); leave "
+              "--read-sharpness out to use the checkpoint's value");
+  }
+}
+
+TEST(CheckpointSettings, AnOlderCheckpointNeedsTheMissingSettingsGiven) {
+  const mann::CheckpointMetadata old{{"model", "mann"}};
+  mann_examples::CheckpointSettings settings("old.safetensors", old, {"--memory-slots"});
+  double sharpness = 1, decay = 0.99;
+  int slots = 32;
+  settings.resolve("head.read_sharpness", "--read-sharpness", sharpness);
+  settings.resolve("head.slots", "--memory-slots", slots);  // given: trusted
+  settings.resolve("head.usage_decay", "--usage-decay", decay);
+  EXPECT_EQ(slots, 32);
+  const std::string message = common_error_of<mann::FormatError>([&] { settings.finish(); });
+  EXPECT_EQ(message,
+            "checkpoint old.safetensors has no metadata field head.read_sharpness, head.usage_decay (written by an "
+            "older version?); give --read-sharpness, --usage-decay with the value(s) it was trained with");
+  // A malformed field is an error too, not a silent default.
+  mann_examples::CheckpointSettings bad("bad.safetensors", {{"head.slots", "-3"}}, {});
+  EXPECT_THROW(bad.resolve("head.slots", "--memory-slots", slots), mann::FormatError);
+}
+
+TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {
+  CommonTempDir dir;
+  const std::string out = dir.file("a/b");
+  mann_examples::ensure_writable_dir(out);
+  EXPECT_TRUE(fs::is_directory(out));
+  EXPECT_TRUE(fs::is_empty(out));  // the probe is gone
+  if (::geteuid() == 0) GTEST_SKIP() << "root writes into read-only folders";
+  fs::permissions(out, fs::perms::owner_read | fs::perms::owner_exec);
+  const std::string message = common_error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(out); });
+  EXPECT_TRUE(mentions(message, "the output folder " + out + " is not writable")) << message;
+}
+
+TEST(ExampleOutput, WritableDirRejectsAFileInTheWay) {
+  CommonTempDir dir;
+  std::ofstream(dir.file("file")) << "x";
+  const std::string message =
+      common_error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(dir.file("file/sub")); });
+  EXPECT_TRUE(mentions(message, "cannot create the output folder " + dir.file("file/sub"))) << message;
+}
+
+TEST(CsvLog, AFailedWriteIsAnErrorNamingTheFile) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  const std::string message = common_error_of<mann::FileError>([] { mann_examples::CsvLog log("/dev/full", "episodes,x"); });
+  EXPECT_EQ(message, "cannot write to the log /dev/full (disk full or file gone?)");
+}
+
+TEST(CsvLog, ResumeCutsTheRowsAfterTheCheckpoint) {
+  CommonTempDir dir;
+  const std::string path = dir.file("log.csv");
+  {
+    mann_examples::CsvLog log(path, "episodes,loss");
+    log.write_row("100,0.5");
+    log.write_row("200,0.4");
+    log.write_row("300,0.3");
+  }
+  // A kill in the middle of a row leaves it without its newline.
+  std::ofstream(path, std::ios::app) << "40";
+  {
+    mann_examples::CsvLog log(path, "episodes,loss", 200);  // the checkpoint is at 200
+    EXPECT_EQ(read_text(path), "episodes,loss\n100,0.5\n200,0.4\n");
+    log.write_row("300,0.31");
+  }
+  EXPECT_EQ(read_text(path), "episodes,loss\n100,0.5\n200,0.4\n300,0.31\n");
+  EXPECT_EQ(fs::directory_iterator(dir.path())->path().filename(), "log.csv");  // no temporary left
+  // A fresh log (no resume) starts over; a resume without a log starts one.
+  { mann_examples::CsvLog log(path, "episodes,loss"); }
+  EXPECT_EQ(read_text(path), "episodes,loss\n");
+  { mann_examples::CsvLog log(dir.file("new.csv"), "episodes,loss", 500); }
+  EXPECT_EQ(read_text(dir.file("new.csv")), "episodes,loss\n");
+}
+
+TEST(CsvLog, ResumeRejectsAnotherHeaderOrABadRow) {
+  CommonTempDir dir;
+  const std::string path = dir.file("log.csv");
+  std::ofstream(path) << "step,loss\n1,2\n";
+  std::string message = common_error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
+  EXPECT_TRUE(mentions(message, "the log " + path + " has the header \"step,loss\", expected \"episodes,loss\"")) << message;
+  std::ofstream(path) << "episodes,loss\nx,2\n";
+  message = common_error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
+  EXPECT_TRUE(mentions(message, "episodes column is not a count: \"x,2\"")) << message;
+}
+
+}  // namespace
