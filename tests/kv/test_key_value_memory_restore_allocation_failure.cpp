@@ -74,7 +74,7 @@ long fail_each_allocation(mann::KnnMethod method, Replace&& replace, const Memor
     }
     // NOTE: ≥ 0 left: the run made fewer allocations than fail_at, so every one has been failed.
     const long left = mann_test::fail_in.exchange(-1);
-    if (!threw) {  // done, or the failure went to an allocation with a fallback (stable_sort's buffer)
+    if (!threw) {  // done, or the failure went to an allocation with a fallback (a nothrow new)
       expect_same_state(memory, wanted);
       if (left >= 0 || testing::Test::HasFailure()) break;
       continue;

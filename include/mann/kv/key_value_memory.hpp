@@ -420,12 +420,14 @@ class KeyValueMemory {
     if (clock != -1 && clock < oldest) {
       check_value(false, where, "clock", clock, detail::concat("-1 or >= ", oldest, " (the largest age)").c_str());
     }
-    // written slots, oldest first, rejoin the recency lists in that order
+    // written slots, oldest first (equal ages: smaller id first), rejoin the recency lists in that
+    // order. NOTE: std::sort with the id as tie-break, not stable_sort: no temporary buffer.
     std::vector<Index> order;
     for (Index s = 0; s < memory_size(); ++s)
       if (values[static_cast<std::size_t>(s)] != kEmpty) order.push_back(s);
-    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return ages[static_cast<std::size_t>(a)] > ages[static_cast<std::size_t>(b)];
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      const std::int64_t age_a = ages[static_cast<std::size_t>(a)], age_b = ages[static_cast<std::size_t>(b)];
+      return age_a != age_b ? age_a > age_b : a < b;
     });
     KeyValueMemory next(memory_size(), key_size(), options_);  // empty, with an index like ours
     next.clock_ = clock == -1 ? oldest : clock;
