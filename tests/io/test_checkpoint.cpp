@@ -859,7 +859,7 @@ TEST(CheckpointSave, ManyTensorsSaveInLinearTime) {
   const auto start = std::chrono::steady_clock::now();
   mann::save_checkpoint(path, t.list, {{"count", "100000"}});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 10.0);  // 0.3 s in Release, a few under the sanitizers
+  EXPECT_LT(seconds, 20.0);  // 0.3 s in Release, a few under the sanitizers (34 s when quadratic)
   EXPECT_EQ(mann::read_checkpoint_metadata(path).at("count"), "100000");
   EXPECT_EQ(fs::file_size(path) % 4, 0u);
   // and a header that would be above 16 MiB is refused before anything is written
