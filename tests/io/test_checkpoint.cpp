@@ -29,6 +29,7 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #define MANN_TEST_POSIX 1
 #endif
@@ -581,10 +582,10 @@ TEST_F(CheckpointBadFile, HeaderLengthBeyondTheFileOrAbsurd) {
   expect_format(path, "header length is 18446744073709551615 bytes");
   write_bytes(path, assemble(header, {}, header.size() + 1));
   expect_format(path, "truncated file?");
-  // Above the 100 MB limit, in a (sparse) file long enough to hold it.
-  write_bytes(path, assemble(header, {}, 100000001));
-  fs::resize_file(path, 100000001 + 8 + 64);
-  expect_format(path, "expected at most 100000000");
+  // Above the 16 MiB limit, in a (sparse) file long enough to hold it.
+  write_bytes(path, assemble(header, {}, 16777217));
+  fs::resize_file(path, 16777217 + 8 + 64);
+  expect_format(path, "header length is 16777217 bytes, expected at most 16777216");
 }
 
 TEST_F(CheckpointBadFile, HeaderNotJsonOrNotAnObject) {
@@ -616,7 +617,7 @@ TEST_F(CheckpointBadFile, EntryFieldsMissingOrOfTheWrongType) {
                 "data_offsets that are a JSON object");
   expect_format(file("{" + entry("a", R"("dtype":"F32","shape":[2,2],"data_offsets":[0,"16"])") + "," + valid_b() + "}"),
                 "data_offsets[1] is a JSON string, expected a non-negative integer");
-  expect_format(file("{" + entry("a", R"("dtype":"F32","shape":[2,2],"data_offsets":[[[[[[[0]]]]]],16])") + "," +
+  expect_format(file("{" + entry("a", R"("dtype":"F32","shape":[2,2],"data_offsets":[[[[0]]],16])") + "," +
                      valid_b() + "}"),
                 "data_offsets[0] is a JSON array");
 }
@@ -641,8 +642,46 @@ TEST_F(CheckpointBadFile, BadShapes) {
   expect_format(with_shape("[4]"), "tensor \"a\" has shape 4 x 1, the model expects 2 x 2");
   expect_format(with_shape("[2,3]"), "tensor \"a\" has data_offsets [0, 16] (16 bytes), expected 2 x 3 x 4 = 24 bytes");
   expect_format(with_shape("[9223372036854775808,0]"), "shape[0] is 9223372036854775808, expected at most");
-  expect_format(with_shape("[4294967296,4294967296]"), "size in bytes overflows 64 bits");
+  expect_format(with_shape("[4294967296,4294967296]"),
+                "has shape 4294967296 x 4294967296, expected its non-zero dimensions times 4 bytes to be at most "
+                "2^63 - 1 bytes");
   expect_format(with_shape("[18446744073709551616,1]"), "expected a non-negative integer below 2^64");
+}
+
+TEST_F(CheckpointBadFile, HeadersNestedDeeperThanEightFailBeforeParsing) {
+  const std::string nine = "{\"a\":" + std::string(8, '[') + std::string(8, ']') + "}";
+  expect_format(file(nine, {}), "header nests objects and arrays more than 8 deep (at header offset 12), expected at most 8");
+  // brackets inside strings, escaped quotes included, do not nest
+  const std::string strings = "{\"__metadata__\":{\"k\":\"\\\"[[[[[[[[[[{{{{{{{{\"}," + valid_a() + "," + valid_b() + "}";
+  EXPECT_EQ(mann::load_checkpoint(file(strings), model.list).at("k"), "\"[[[[[[[[[[{{{{{{{{");
+  // 15 MiB of '[': refused at the ninth, without building millions of nested arrays
+  const auto start = std::chrono::steady_clock::now();
+  expect_format(file(std::string(15u << 20, '['), {}), "more than 8 deep (at header offset 8)");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
+  // a 99.6 MB checkpoint whose header claims nearly all of it: refused from the length alone
+  const std::string path = dir.file("deep_99mb.ckpt");
+  write_bytes(path, assemble(std::string(4096, '['), {}, 99600000 - 8));
+  fs::resize_file(path, 99600000);
+  expect_format(path, "header length is 99599992 bytes, expected at most 16777216");
+}
+
+TEST_F(CheckpointBadFile, EmptyTensorsWithAHugeDimensionLoadAtOnceOrAreRefused) {
+  // [2^60, 0]: 2^60 x 4 bytes fits 2^63 - 1, so it is a valid empty tensor, and loads at once
+  Tensors<float> empty;
+  empty.add_zeros("e", mann::Index{1} << 60, 0);
+  const std::string valid =
+      file(R"({"e":{"dtype":"F32","shape":[1152921504606846976,0],"data_offsets":[0,0]}})", {});
+  mann::load_checkpoint(valid, empty.list);
+  EXPECT_EQ(empty.list[0].parameter->value.rows(), mann::Index{1} << 60);
+  // [2^63 - 1, 0]: its non-zero dimension times 4 bytes overflows; refused, not walked row by row
+  Tensors<float> huge;
+  huge.add_zeros("e", std::numeric_limits<mann::Index>::max(), 0);
+  expect_load_error<mann::FormatError>(
+      file(R"({"e":{"dtype":"F32","shape":[9223372036854775807,0],"data_offsets":[0,0]}})", {}), huge.list,
+      "tensor \"e\" has shape 9223372036854775807 x 0, expected its non-zero dimensions times 4 bytes to be at "
+      "most 2^63 - 1 bytes");
+  expect_format(file(R"({"e":{"dtype":"F64","shape":[0,2305843009213693952],"data_offsets":[0,0]}})", {}),
+                "has shape 0 x 2305843009213693952, expected its non-zero dimensions times 8 bytes");
 }
 
 TEST_F(CheckpointBadFile, WrongShapeForTheModel) {
@@ -788,7 +827,112 @@ TEST(CheckpointSave, OntoADirectoryThrowsFileErrorAndLeavesNoTemporaryFile) {
   EXPECT_TRUE(fs::is_directory(path));
 }
 
+TEST(CheckpointSave, EmptyMatricesWithAHugeDimensionSaveAtOnceOrAreRefused) {
+  TempDir dir;
+  const std::string path = dir.file("empty.ckpt");
+  Tensors<float> t;
+  t.add_zeros("wide", 0, mann::Index{1} << 60);
+  t.add_zeros("tall", mann::Index{1} << 60, 0);
+  t.add("x", mann::MatrixF::Constant(1, 2, 3.0f));
+  mann::save_checkpoint(path, t.list);
+  Tensors<float> back;
+  back.add_zeros("wide", 0, mann::Index{1} << 60);
+  back.add_zeros("tall", mann::Index{1} << 60, 0);
+  back.add_zeros("x", 1, 2);
+  mann::load_checkpoint(path, back.list);
+  EXPECT_EQ(back.list[2].parameter->value(0, 1), 3.0f);
+  const Bytes old = read_bytes(path);
+  Tensors<double> wider;
+  wider.add_zeros("w", 0, mann::Index{1} << 62);  // 2^62 x 8 bytes: more than 2^63 - 1
+  expect_error<mann::ValueError>([&] { mann::save_checkpoint(path, wider.list); },
+                                 "tensor \"w\" has shape 0 x 4611686018427387904, expected its non-zero dimensions "
+                                 "times 8 bytes to be at most 2^63 - 1 bytes");
+  EXPECT_EQ(read_bytes(path), old);
+}
+
+TEST(CheckpointSave, ManyTensorsSaveInLinearTime) {
+  // 100 000 tiny tensors: the header was once built by a linear key search per tensor (27 s here)
+  TempDir dir;
+  const std::string path = dir.file("many.ckpt");
+  Tensors<float> t;
+  for (int i = 0; i < 100000; ++i) t.add("t" + std::to_string(i), mann::MatrixF::Constant(1, 1, float(i)));
+  const auto start = std::chrono::steady_clock::now();
+  mann::save_checkpoint(path, t.list, {{"count", "100000"}});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 20.0);  // 0.3 s in Release, a few under the sanitizers (34 s when quadratic)
+  EXPECT_EQ(mann::read_checkpoint_metadata(path).at("count"), "100000");
+  EXPECT_EQ(fs::file_size(path) % 4, 0u);
+  // and a header that would be above 16 MiB is refused before anything is written
+  Tensors<float> long_names;
+  const std::string stem(200, 'n');
+  for (int i = 0; i < 90000; ++i) long_names.add(stem + std::to_string(i), mann::MatrixF::Zero(1, 1));
+  expect_error<mann::ValueError>([&] { mann::save_checkpoint(dir.file("long.ckpt"), long_names.list); },
+                                 "expected at most 16777216 (the limit load_checkpoint enforces)");
+  EXPECT_EQ(dir.entries(), std::set<std::string>{"many.ckpt"});
+}
+
+TEST(CheckpointMetadata, CheckedIntegerAndNumberFields) {
+  const mann::CheckpointMetadata m = {{"episodes_done", "1200"}, {"negative", "-998"}, {"spaced", " 12"},
+                                      {"plus", "+12"}, {"trailing", "12x"}, {"empty", ""}, {"word", "many"},
+                                      {"huge", "99999999999999999999"}, {"rate", "1e-3"}, {"half", "0.5"},
+                                      {"nan", "nan"}, {"inf", "inf"}, {"overflow", "1e999"}, {"comma", "0,5"}};
+  EXPECT_EQ(mann::metadata_int(m, "episodes_done", 0, 1000000), 1200);
+  EXPECT_EQ(mann::metadata_int(m, "negative", -1000, 0), -998);
+  const auto expect_int_error = [&](const std::string& key, const std::string& text) {
+    expect_error<mann::FormatError>([&] { mann::metadata_int(m, key, 0, 1000000); }, text);
+  };
+  expect_int_error("negative", "mann::metadata_int: metadata \"negative\" is \"-998\", expected an integer in [0, 1000000]");
+  expect_int_error("missing", "mann::metadata_int: metadata has no \"missing\", expected an integer in [0, 1000000]");
+  for (const char* key : {"spaced", "plus", "trailing", "empty", "word", "huge", "half"}) {
+    expect_int_error(key, std::string("metadata \"") + key + "\" is \"" + m.at(key) + "\"");
+  }
+  EXPECT_THROW(mann::metadata_int(m, "episodes_done", 0, 1000), mann::FormatError);
+  EXPECT_THROW(mann::metadata_int(m, "episodes_done", 5, 1), mann::ValueError);
+
+  EXPECT_EQ(mann::metadata_double(m, "rate", 0, 1), 1e-3);
+  EXPECT_EQ(mann::metadata_double(m, "half", 0, 1), 0.5);
+  EXPECT_EQ(mann::metadata_double(m, "episodes_done", 0, 1e6), 1200.0);
+  for (const char* key : {"nan", "inf", "overflow", "comma", "trailing", "spaced", "empty", "word"}) {
+    expect_error<mann::FormatError>([&] { mann::metadata_double(m, key, -1e300, 1e300); },
+                                    std::string("mann::metadata_double: metadata \"") + key + "\" is \"");
+  }
+  expect_error<mann::FormatError>([&] { mann::metadata_double(m, "half", 0.6, 1); },
+                                  "metadata \"half\" is \"0.5\", expected a finite number in [0.6, 1]");
+  expect_error<mann::FormatError>([&] { mann::metadata_double(m, "absent", 0, 1); }, "metadata has no \"absent\"");
+}
+
 #ifdef MANN_TEST_POSIX
+TEST(CheckpointSave, StaleTemporariesOfDeadSavesAreRemoved) {
+  TempDir dir;
+  const std::string path = dir.file("model.ckpt");
+  const pid_t child = fork();  // a process id that is surely dead once reaped
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const std::string token = ".0123456789abcdef";
+  const auto temporary = [&](const std::string& target, long pid, const std::string& rest) {
+    const std::string name = target + ".tmp." + std::to_string(pid) + rest;
+    write_bytes(dir.file(name), Bytes{1, 2, 3});
+    return name;
+  };
+  const std::string stale = temporary("model.ckpt", child, token);
+  const std::string own = temporary("model.ckpt", static_cast<long>(getpid()), token);  // maybe a save in progress
+  const std::string parent = temporary("model.ckpt", static_cast<long>(getppid()), token);  // alive
+  const std::string other = temporary("other.ckpt", child, token);           // another checkpoint's
+  const std::string short_token = temporary("model.ckpt", child, ".0123");  // not our name pattern
+  const std::string group = temporary("model.ckpt", 0, token);              // kill(0) would mean a group
+  EXPECT_EQ(mann::remove_stale_checkpoint_temporaries(path), 1u);
+  EXPECT_EQ(dir.entries(), (std::set<std::string>{own, parent, other, short_token, group}));
+  EXPECT_EQ(mann::remove_stale_checkpoint_temporaries(path), 0u);
+  // save_checkpoint removes them first
+  const std::string again = temporary("model.ckpt", child, ".fedcba9876543210");
+  Tensors<float> t;
+  t.add_zeros("w", 1, 1);
+  mann::save_checkpoint(path, t.list);
+  EXPECT_EQ(dir.entries(), (std::set<std::string>{"model.ckpt", own, parent, other, short_token, group}));
+  EXPECT_EQ(mann::remove_stale_checkpoint_temporaries(dir.file("no_such_dir/model.ckpt")), 0u);
+}
+
 TEST(CheckpointSave, AWriteFailingHalfwayKeepsTheExistingCheckpoint) {
   // A file-size limit makes the write fail partway (EFBIG), as a full disk would.
   TempDir dir;

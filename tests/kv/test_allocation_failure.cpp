@@ -99,7 +99,7 @@ TEST(LshIndexAllocationFailure, AWriteThatCannotGrowLeavesNoTrace) {
 using Memory = mann::KeyValueMemory<float>;
 
 // Written slots (value ≠ kEmpty) are exactly the index's active ones, and each value's most recent
-// slot is its written slot of the smallest age.
+// slot is its written slot of the smallest age (of equal ages, written by one update: the largest id).
 void expect_consistent(const Memory& memory, Memory::Value values) {
   Index written = 0;
   for (Index s = 0; s < memory.memory_size(); ++s) {
@@ -114,7 +114,7 @@ void expect_consistent(const Memory& memory, Memory::Value values) {
   for (Memory::Value v = 0; v < values; ++v) {
     Index newest = -1;
     for (Index s = 0; s < memory.memory_size(); ++s) {
-      if (memory.value(s) == v && (newest < 0 || memory.age(s) < memory.age(newest))) newest = s;
+      if (memory.value(s) == v && (newest < 0 || memory.age(s) <= memory.age(newest))) newest = s;
     }
     EXPECT_EQ(memory.most_recent_slot(v), newest) << "value " << v;
   }

@@ -2,9 +2,11 @@
 // finite-difference check of the query gradient, ages and the oldest-slot rule, LSH search, errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string>
 
 #include "knn/knn_test_support.hpp"
 #include "mann/kv/key_value_memory.hpp"
@@ -37,6 +39,18 @@ mann::MatrixD column(double a, double b) {
   mann::MatrixD x(2, 1);
   x << a, b;
   return x;
+}
+
+template <class E, class F>
+void expect_message_of(F&& f, const std::string& text) {
+  try {
+    f();
+    ADD_FAILURE() << "no throw: " << text;
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
 }
 
 TEST(KeyValueMemory, QueryByHand) {
@@ -148,16 +162,116 @@ TEST(KeyValueMemory, UpdateByHand) {
   EXPECT_EQ(m.ages(), (std::vector<std::int64_t>{5, 1, 0, 2}));
   EXPECT_EQ(m.most_recent_slot(9), 2);
   EXPECT_EQ(m.most_recent_slot(5), 0);  // slot 2 no longer holds 5
-  // a batch is applied column by column: two misses take the two oldest slots in turn
+  // a batch is applied column by column: two misses take the two oldest slots in turn; the whole
+  // batch is one tick of the clock, so both written slots get age 0 and the others grow by 1
   mann::MatrixD two(2, 2);
   two << -3, 0,  //
       0, -1;
   m.query(two, cache);
   m.update(cache, {11, 12});
   EXPECT_EQ(m.value(0), 11);  // age 5 → oldest
-  EXPECT_EQ(m.value(3), 12);  // then slot 3 (age 3)
-  EXPECT_EQ(m.ages(), (std::vector<std::int64_t>{1, 3, 2, 0}));
+  EXPECT_EQ(m.value(3), 12);  // then slot 3 (age 2)
+  EXPECT_EQ(m.clock(), 8);
+  EXPECT_EQ(m.ages(), (std::vector<std::int64_t>{0, 2, 1, 0}));
   EXPECT_EQ(m.most_recent_slot(5), -1);
+}
+
+TEST(KeyValueMemory, OneUpdateIsOneTickOfTheAges) {
+  // Kaiser et al.'s code adds 1 to every age once per update (batch of writes); written slots get 0.
+  mann::Rng rng(12);
+  Memory m(6, 3, hand_options(1));
+  Memory::Cache cache;
+  m.query(knn_test::unit_columns<double>(3, 3, rng), cache);
+  m.update(cache, {1, 2, 3});
+  EXPECT_EQ(m.clock(), 1);
+  std::vector<std::int64_t> ages = m.ages();
+  EXPECT_EQ(std::count(ages.begin(), ages.end(), 0), 3);  // the three written
+  EXPECT_EQ(std::count(ages.begin(), ages.end(), 1), 3);  // the three empty: the clock
+  m.query(knn_test::unit_columns<double>(3, 2, rng), cache);
+  m.update(cache, {4, 5});
+  EXPECT_EQ(m.clock(), 2);
+  for (Value v = 1; v <= 5; ++v) EXPECT_EQ(m.age(m.most_recent_slot(v)), v <= 3 ? 1 : 0) << v;
+  ages = m.ages();
+  EXPECT_EQ(std::count(ages.begin(), ages.end(), 2), 1);  // the one still empty
+  m.query(mann::MatrixD(3, 0), cache);
+  m.update(cache, {});  // an empty batch writes nothing and does not tick
+  EXPECT_EQ(m.clock(), 2);
+}
+
+TEST(KeyValueMemory, MissesOfOneBatchGoToDistinctSlots) {
+  // Under age noise every slot of a young memory can win the oldest-slot draw, the ones the batch
+  // has just written (age 0) too; they are skipped, so each miss takes a slot of its own.
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    mann::KeyValueMemoryOptions options;
+    options.k = 1;
+    options.age_noise = 8;
+    options.seed = seed;
+    Memory m(16, 4, options);
+    mann::Rng rng(seed);
+    Memory::Cache cache;
+    std::vector<Value> first(16), second(16);
+    for (Index j = 0; j < 16; ++j) {
+      first[static_cast<std::size_t>(j)] = j;
+      second[static_cast<std::size_t>(j)] = 100 + j;
+    }
+    m.query(knn_test::unit_columns<double>(4, 16, rng), cache);
+    m.update(cache, first);  // fills the memory
+    EXPECT_EQ(m.written(), 16);
+    m.query(knn_test::unit_columns<double>(4, 16, rng), cache);
+    m.update(cache, second);  // 16 misses, memory full, every age 0 or 1
+    std::vector<Value> held = m.values();
+    std::sort(held.begin(), held.end());
+    EXPECT_EQ(held, second) << "seed " << seed;
+    EXPECT_EQ(m.ages(), std::vector<std::int64_t>(16, 0));
+  }
+  // more misses than slots: the later ones overwrite this batch's writes, oldest first
+  Memory small(4, 2, hand_options(1));
+  mann::Rng rng(7);
+  Memory::Cache cache;
+  small.query(knn_test::unit_columns<double>(2, 6, rng), cache);
+  small.update(cache, {1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(small.written(), 4);
+  EXPECT_EQ(small.clock(), 1);
+}
+
+TEST(KeyValueMemory, LossAndUpdateRefuseACacheOfAnotherMemoryOrAStaleOne) {
+  Memory m = hand_memory();
+  Memory::Cache cache;
+  // never filled by query()
+  EXPECT_THROW(m.loss({}, cache), mann::ShapeError);
+  EXPECT_THROW(m.update(cache, {}), mann::ShapeError);
+  // another key size, another k
+  Memory wide(4, 3, hand_options());
+  wide.query(mann::MatrixD::Ones(3, 1), cache);
+  expect_message_of<mann::ShapeError>([&] { m.loss({5}, cache); },
+                                      "mann::KeyValueMemory::loss: cache.normalised is 3 x 1, expected 2 x any");
+  EXPECT_THROW(m.update(cache, {5}), mann::ShapeError);
+  Memory more_neighbours(4, 2, hand_options(3));
+  more_neighbours.query(column(1, 0), cache);
+  expect_message_of<mann::ShapeError>([&] { m.update(cache, {5}); },
+                                      "mann::KeyValueMemory::update: cache.neighbours is 3 x 1, expected 2 x 1");
+  EXPECT_EQ(m.clock(), 5);
+  // same shapes and the same version, but slots of a larger memory
+  Memory large(40, 2, hand_options());
+  mann::MatrixD keys = mann::MatrixD::Zero(2, 40);
+  keys.row(0).setConstant(1.0);
+  keys(0, 30) = 0.0;
+  keys(1, 30) = 1.0;
+  large.restore(keys, std::vector<Value>(40, 3), std::vector<std::int64_t>(40, 0));
+  ASSERT_EQ(large.version(), m.version());
+  large.query(column(0, 1), cache);
+  ASSERT_EQ(cache.neighbours(0, 0), 30);
+  expect_message_of<mann::ValueError>([&] { m.loss({3}, cache); },
+                                      "cache.neighbours(0, 0) is 30, expected -1 or a slot in [0, 4)");
+  EXPECT_THROW(m.update(cache, {3}), mann::ValueError);
+  EXPECT_EQ(m.values(), (std::vector<Value>{5, 7, 5, 9}));
+  // a cache made before the last write
+  m.query(column(3, 4), cache);
+  m.loss({7}, cache);
+  m.update(cache, {7});
+  expect_message_of<mann::ValueError>([&] { m.loss({7}, cache); }, "(call loss before update)");
+  expect_message_of<mann::ValueError>([&] { m.update(cache, {7}); }, "(query again after an update)");
+  EXPECT_EQ(m.clock(), 6);
 }
 
 TEST(KeyValueMemory, UpdateFromPredictionVersusFreshSearch) {

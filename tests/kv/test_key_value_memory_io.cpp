@@ -2,7 +2,9 @@
 // all-or-nothing failures.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include "knn/knn_test_support.hpp"
 #include "mann/kv/key_value_memory_io.hpp"
@@ -113,6 +115,112 @@ TEST(KeyValueMemoryIo, FailuresLeaveTheMemoryUnchanged) {
   mann::save_checkpoint(foreign, tensors, {{"format", "mann.KeyValueMemory"}});
   EXPECT_THROW(mann::load_key_value_memory(foreign, target), mann::FormatError);
   EXPECT_EQ(target.values(), before);
+}
+
+// Writes a KeyValueMemory checkpoint by hand: 20 slots of 6-d keys, slot s holds (e_0, value s,
+// age s) unless changed by `edit`.
+template <class Edit>
+std::string hand_file(const std::string& name, Edit&& edit) {
+  mann::Parameter<double> k, v, a;
+  k.value = mann::MatrixD::Zero(6, 20);
+  k.value.row(0).setOnes();
+  v.value.resize(20, 1);
+  a.value.resize(20, 1);
+  for (Index s = 0; s < 20; ++s) v.value(s, 0) = a.value(s, 0) = static_cast<double>(s);
+  mann::CheckpointMetadata metadata = {{"format", "mann.KeyValueMemory"}, {"clock", "19"}};
+  edit(k.value, v.value, a.value, metadata);
+  const std::string path = temp_path(name);
+  mann::save_checkpoint(path, mann::ParameterList<double>{{"kv.keys", &k}, {"kv.values", &v}, {"kv.ages", &a}},
+                        metadata);
+  return path;
+}
+
+void expect_load_format_error(const std::string& path, const std::string& text) {
+  mann::KeyValueMemoryOptions options;
+  options.k = 2;
+  mann::KeyValueMemory<float> memory(20, 6, options);
+  train(memory, 1, 8);
+  const auto values = memory.values();
+  try {
+    mann::load_key_value_memory(path, memory);
+    ADD_FAILURE() << "no throw: " << text;
+  } catch (const mann::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(memory.values(), values);
+}
+
+TEST(KeyValueMemoryIo, LoadRefusesLongKeysValuesBeyond2To53AndBadClocks) {
+  const auto none = [](mann::MatrixD&, mann::MatrixD&, mann::MatrixD&, mann::CheckpointMetadata&) {};
+  mann::KeyValueMemoryOptions options;
+  options.k = 2;
+  mann::KeyValueMemory<float> memory(20, 6, options);
+  mann::load_key_value_memory(hand_file("hand.safetensors", none), memory);
+  EXPECT_EQ(memory.clock(), 19);
+  EXPECT_EQ(memory.value(7), 7);
+
+  // keys are normalised queries: never longer than 1 (+ 1e-3); shorter (a near-zero query) loads
+  expect_load_format_error(
+      hand_file("long_key.safetensors", [](mann::MatrixD& k, mann::MatrixD&, mann::MatrixD&, mann::CheckpointMetadata&) {
+        k(1, 3) = 0.05;  // norm 1.00125
+      }),
+      "slot 3 has a key of norm 1.00125, expected at most 1 + 0.001");
+  mann::load_key_value_memory(
+      hand_file("short_and_empty.safetensors",
+                [](mann::MatrixD& k, mann::MatrixD& v, mann::MatrixD&, mann::CheckpointMetadata&) {
+                  k.col(4).setZero();  // a zero query's key
+                  k(0, 5) = 0.5;
+                  k(0, 6) = 7;  // an empty slot's key is not used
+                  v(6, 0) = -1;
+                }),
+      memory);
+  EXPECT_EQ(memory.value(6), mann::KeyValueMemory<float>::kEmpty);
+  EXPECT_EQ(memory.keys()(0, 5), 0.5f);
+
+  // values and ages are F64 in the file: exact integers only up to 2^53
+  expect_load_format_error(
+      hand_file("big_value.safetensors", [](mann::MatrixD&, mann::MatrixD& v, mann::MatrixD&, mann::CheckpointMetadata&) {
+        v(11, 0) = 0x1p53 + 2;
+      }),
+      "slot 11 has value 9.0072e+15 and age 11, expected an integer value in [-1, 2^53]");
+  expect_load_format_error(
+      hand_file("big_age.safetensors", [](mann::MatrixD&, mann::MatrixD&, mann::MatrixD& a, mann::CheckpointMetadata&) {
+        a(12, 0) = 0x1p60;
+      }),
+      "slot 12 has value 12 and age 1.15292e+18");
+  expect_load_format_error(
+      hand_file("bad_clock.safetensors", [](mann::MatrixD&, mann::MatrixD&, mann::MatrixD&, mann::CheckpointMetadata& m) {
+        m["clock"] = "19x";
+      }),
+      "metadata \"clock\" is \"19x\", expected an integer in [0, 9007199254740992]");
+  expect_load_format_error(
+      hand_file("negative_clock.safetensors",
+                [](mann::MatrixD&, mann::MatrixD&, mann::MatrixD&, mann::CheckpointMetadata& m) { m["clock"] = "-998"; }),
+      "metadata \"clock\" is \"-998\"");
+  expect_load_format_error(
+      hand_file("young_clock.safetensors",
+                [](mann::MatrixD&, mann::MatrixD&, mann::MatrixD&, mann::CheckpointMetadata& m) { m["clock"] = "18"; }),
+      "clock is 18, expected -1 or >= 19 (the largest age)");
+}
+
+TEST(KeyValueMemoryIo, SaveRefusesValuesThatF64WouldRound) {
+  mann::KeyValueMemoryOptions options;
+  options.k = 1;
+  mann::KeyValueMemory<double> memory(4, 2, options);
+  mann::KeyValueMemory<double>::Cache cache;
+  memory.query(mann::MatrixD::Ones(2, 2), cache);
+  memory.update(cache, {(std::int64_t{1} << 53) + 1, 3});
+  const std::string path = temp_path("rounded.safetensors");
+  std::filesystem::remove(path);
+  try {
+    mann::save_key_value_memory(path, memory);
+    ADD_FAILURE() << "no throw";
+  } catch (const mann::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("has value 9007199254740993 and age 0, expected both at most 2^53"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 }  // namespace

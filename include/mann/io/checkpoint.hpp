@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -27,8 +28,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <locale>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -41,6 +44,7 @@
 #include "mann/core/types.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>  // kill
 #include <unistd.h>  // getpid, fsync
 #define MANN_CHECKPOINT_POSIX 1
 #endif
@@ -65,8 +69,13 @@ namespace detail {
 static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4, "checkpoints need IEEE-754 binary32 float");
 static_assert(std::numeric_limits<double>::is_iec559 && sizeof(double) == 8, "checkpoints need IEEE-754 binary64 double");
 
-/// Headers larger than this are refused as corrupt (the limit the reference implementation uses).
-inline constexpr std::uint64_t checkpoint_max_header_bytes = 100000000;
+/// Headers larger than this are refused as corrupt: ours take about 70 bytes per tensor plus the
+/// metadata strings, so 16 MiB holds some 200 000 tensors. The parsed header costs up to about 20
+/// times its size in memory, so the bound matters (the reference implementation allows 100 MB).
+inline constexpr std::uint64_t checkpoint_max_header_bytes = std::uint64_t{16} << 20;
+/// Headers nesting objects and arrays deeper than this are refused before parsing. Ours nest 3
+/// deep: the header object, a tensor entry or __metadata__, and a shape or data_offsets array.
+inline constexpr int checkpoint_max_header_depth = 8;
 inline constexpr const char* checkpoint_metadata_key = "__metadata__";
 
 template <class Scalar>
@@ -137,6 +146,21 @@ inline double decode_little_endian(const unsigned char* in, std::uint64_t elemen
 inline bool checked_multiply(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
   if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
   out = a * b;
+  return true;
+}
+
+/// bytes = the size of a rows × cols tensor of element_bytes each, unless the product of its
+/// non-zero dimensions and the element size exceeds the largest Index (2^63 − 1).
+/// NOTE: a zero dimension does not excuse the other one (numpy checks the same): an empty tensor of
+/// shape [2^63 − 1, 0] is refused, not accepted and then walked row by row.
+inline bool checkpoint_tensor_bytes(std::uint64_t rows, std::uint64_t cols, std::uint64_t element_bytes,
+                                    std::uint64_t& bytes) {
+  std::uint64_t extent = element_bytes;
+  if ((rows != 0 && !checked_multiply(extent, rows, extent)) || (cols != 0 && !checked_multiply(extent, cols, extent)) ||
+      extent > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+    return false;
+  }
+  bytes = rows == 0 || cols == 0 ? 0 : extent;
   return true;
 }
 
@@ -236,10 +260,11 @@ inline CheckpointEntry parse_checkpoint_entry(const std::string& name, const nlo
     throw_checkpoint_format(where, path, concat(tensor, " has data_offsets [", entry.begin, ", ", entry.end,
                                                 "], expected begin <= end"));
   }
-  std::uint64_t count = 0, bytes = 0;
-  if (!checked_multiply(entry.rows, entry.cols, count) || !checked_multiply(count, entry.element_bytes, bytes)) {
+  std::uint64_t bytes = 0;
+  if (!checkpoint_tensor_bytes(entry.rows, entry.cols, entry.element_bytes, bytes)) {
     throw_checkpoint_format(where, path, concat(tensor, " has shape ", entry.rows, " x ", entry.cols,
-                                                ", whose size in bytes overflows 64 bits"));
+                                                ", expected its non-zero dimensions times ", entry.element_bytes,
+                                                " bytes to be at most 2^63 - 1 bytes"));
   }
   if (entry.end - entry.begin != bytes) {
     throw_checkpoint_format(where, path, concat(tensor, " has data_offsets [", entry.begin, ", ", entry.end, "] (",
@@ -287,6 +312,36 @@ inline void read_checkpoint_bytes(std::ifstream& in, std::uint64_t offset, std::
   }
 }
 
+/// Refuses a header nesting objects and arrays deeper than checkpoint_max_header_depth, by one
+/// pass over its brackets outside strings, before the JSON parser allocates anything.
+inline void check_checkpoint_header_depth(const std::vector<unsigned char>& bytes, const char* where,
+                                          const std::string& path) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t at = 0; at < bytes.size(); ++at) {
+    const unsigned char c = bytes[at];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > checkpoint_max_header_depth) {
+        throw_checkpoint_format(where, path, concat("header nests objects and arrays more than ",
+                                                    checkpoint_max_header_depth, " deep (at header offset ", at,
+                                                    "), expected at most ", checkpoint_max_header_depth));
+      }
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;  // unbalanced brackets are the parser's to report
+    }
+  }
+}
+
 /// Reads and validates the whole header of an open checkpoint of `file_size` bytes.
 /// \throws FormatError for anything malformed, FileError if reading fails.
 inline CheckpointHeader read_checkpoint_header(std::ifstream& in, std::uint64_t file_size, const char* where,
@@ -315,6 +370,7 @@ inline CheckpointHeader read_checkpoint_header(std::ifstream& in, std::uint64_t 
     throw_checkpoint_format(where, path, concat("header is not valid JSON (a NUL byte at header offset ",
                                                 nul - bytes.begin(), ")"));
   }
+  check_checkpoint_header_depth(bytes, where, path);
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(bytes.begin(), bytes.end());
@@ -382,6 +438,7 @@ Matrix<Scalar> decode_checkpoint_tensor(std::ifstream& in, const CheckpointHeade
   read_checkpoint_bytes(in, header.data_start + entry.begin, entry.end - entry.begin, bytes, where, path);
   const auto rows = static_cast<Index>(entry.rows), cols = static_cast<Index>(entry.cols);
   Matrix<Scalar> matrix(rows, cols);
+  if (matrix.size() == 0) return matrix;  // NOTE: rows may be huge when cols is 0: no loop
   const unsigned char* cursor = bytes.data();
   for (Index i = 0; i < rows; ++i) {
     for (Index j = 0; j < cols; ++j, cursor += entry.element_bytes) {
@@ -502,14 +559,61 @@ class CheckpointTempFile {
 
 }  // namespace detail
 
+/// Removes the temporary files that saves of `path` killed before their rename left behind:
+/// `path + ".tmp.<pid>.<16 hex digits>"` in the same directory, whose process <pid> no longer
+/// exists (kill(pid, 0) fails with ESRCH). Files of this process and of live or unknown processes
+/// stay. Returns how many were removed; errors (an unreadable directory, a file that cannot be
+/// removed) are ignored, since a leftover harms nothing. save_checkpoint calls it first.
+/// NOTE: a process id only means something within one PID namespace: do not share a checkpoint
+/// directory between containers that save to the same path. Without POSIX the temporary names
+/// hold no process id and nothing is removed.
+inline std::size_t remove_stale_checkpoint_temporaries(const std::string& path) {
+#ifdef MANN_CHECKPOINT_POSIX
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  if (prefix == ".tmp.") return 0;
+  const fs::path directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = name.substr(prefix.size());  // <pid>.<token>
+    const std::size_t dot = rest.find('.');
+    if (dot == std::string::npos || rest.size() - dot - 1 != 16 ||
+        rest.find_first_not_of("0123456789abcdef", dot + 1) != std::string::npos) {
+      continue;
+    }
+    long pid = 0;
+    const auto [stop, error] = std::from_chars(rest.data(), rest.data() + dot, pid);
+    if (error != std::errc() || stop != rest.data() + dot || pid <= 0 ||
+        pid > static_cast<long>(std::numeric_limits<pid_t>::max()) || pid == static_cast<long>(::getpid())) {
+      continue;  // NOTE: pid 0 or negative would make kill() signal process groups
+    }
+    errno = 0;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to tell
+    std::error_code remove_ec;
+    if (fs::remove(it->path(), remove_ec)) ++removed;
+  }
+  return removed;
+#else
+  (void)path;
+  return 0;
+#endif
+}
+
 /// Writes `tensors` (their `parameter->value` only) and `metadata` to `path` as a safetensors file:
 /// dtype F32 for float, F64 for double; a rows × cols matrix is stored with shape [rows, cols] in
 /// row-major order, so numpy sees the same matrix. Tensors are written in list order. The file is
 /// first written to `path + ".tmp.<pid>.<token>"` in the same directory, flushed, and then renamed
 /// over `path`, so `path` is either the old file or the complete new one, never half-written.
+/// Temporary files of earlier saves of `path` whose process is gone are removed first
+/// (remove_stale_checkpoint_temporaries). Time and memory are linear in the number of tensors.
 /// \throws ValueError for a repeated name, the reserved name "__metadata__", a null parameter, a
-///         NaN/Inf value (naming the tensor and entry), or a name/metadata that is not UTF-8;
-///         nothing is written then.
+///         NaN/Inf value (naming the tensor and entry), a name/metadata that is not UTF-8, an empty
+///         matrix whose other dimension times the element size exceeds 2^63 - 1 bytes, or a header
+///         above 16 MiB (load_checkpoint would refuse it); nothing is written then.
 /// \throws FileError if the temporary file cannot be created, written, flushed or renamed; the
 ///         temporary file is removed and an existing `path` is left as it was.
 template <class Scalar>
@@ -521,6 +625,16 @@ void save_checkpoint(const std::string& path, const ParameterList<Scalar>& tenso
   detail::check_checkpoint_names(tensors, where, path);
   for (const auto& tensor : tensors) {
     const Matrix<Scalar>& value = tensor.parameter->value;
+    std::uint64_t bytes = 0;
+    if (!detail::checkpoint_tensor_bytes(static_cast<std::uint64_t>(value.rows()),
+                                         static_cast<std::uint64_t>(value.cols()), sizeof(Scalar), bytes)) {
+      throw ValueError(detail::concat(where, ": ", path, ": tensor ", detail::quoted(tensor.name), " has shape ",
+                                      value.rows(), " x ", value.cols(), ", expected its non-zero dimensions times ",
+                                      sizeof(Scalar), " bytes to be at most 2^63 - 1 bytes"));
+    }
+    // NOTE: Eigen's reductions walk the outer dimension even when the inner one is 0, so an empty
+    // matrix is skipped before allFinite().
+    if (value.size() == 0 || value.allFinite()) continue;
     for (Index j = 0; j < value.cols(); ++j) {
       for (Index i = 0; i < value.rows(); ++i) {
         if (!std::isfinite(value(i, j))) {
@@ -532,30 +646,41 @@ void save_checkpoint(const std::string& path, const ParameterList<Scalar>& tenso
   }
 
   // Header: metadata first, then the tensors in list order, each right after the previous one.
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-    for (const auto& [key, value] : metadata) meta[key] = value;
-    header[detail::checkpoint_metadata_key] = std::move(meta);
-  }
-  std::uint64_t offset = 0;
-  for (const auto& tensor : tensors) {
-    const Matrix<Scalar>& value = tensor.parameter->value;
-    const auto bytes = static_cast<std::uint64_t>(value.size()) * sizeof(Scalar);
-    header[tensor.name] = {{"dtype", detail::CheckpointDtype<Scalar>::name},
-                           {"shape", {static_cast<std::uint64_t>(value.rows()), static_cast<std::uint64_t>(value.cols())}},
-                           {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  std::string text;
+  // NOTE: written as text entry by entry (nlohmann only escapes the strings): inserting into an
+  // ordered_json object searches its keys linearly, which made a save quadratic in the tensors.
+  std::string text = "{";
   try {
-    text = header.dump();
+    if (!metadata.empty()) {
+      text += detail::quoted(detail::checkpoint_metadata_key);
+      text += ':';
+      text += nlohmann::json(metadata).dump();
+    }
+    std::uint64_t offset = 0;
+    for (const auto& tensor : tensors) {
+      const Matrix<Scalar>& value = tensor.parameter->value;
+      const auto bytes = static_cast<std::uint64_t>(value.size()) * sizeof(Scalar);
+      if (text.size() > 1) text += ',';
+      text += nlohmann::json(tensor.name).dump();
+      // NOTE: std::to_string, not a stream: a global locale could group digits ("1,024").
+      text += ":{\"dtype\":\"";
+      text += detail::CheckpointDtype<Scalar>::name;
+      text += "\",\"shape\":[" + std::to_string(value.rows()) + ',' + std::to_string(value.cols());
+      text += "],\"data_offsets\":[" + std::to_string(offset) + ',' + std::to_string(offset + bytes) + "]}";
+      offset += bytes;
+    }
   } catch (const nlohmann::json::exception& e) {
     throw ValueError(detail::concat(where, ": ", path, ": a tensor name or metadata string is not valid UTF-8 (",
                                     e.what(), ")"));
   }
+  text += '}';
   text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-aligned
+  if (text.size() > detail::checkpoint_max_header_bytes) {
+    throw ValueError(detail::concat(where, ": ", path, ": the header of ", tensors.size(), " tensors is ",
+                                    text.size(), " bytes, expected at most ", detail::checkpoint_max_header_bytes,
+                                    " (the limit load_checkpoint enforces)"));
+  }
 
+  remove_stale_checkpoint_temporaries(path);
   detail::CheckpointTempFile file;
   file.create(path, where);
   unsigned char length[8];
@@ -565,6 +690,7 @@ void save_checkpoint(const std::string& path, const ParameterList<Scalar>& tenso
   std::vector<unsigned char> buffer;
   for (const auto& tensor : tensors) {
     const Matrix<Scalar>& value = tensor.parameter->value;
+    if (value.size() == 0) continue;  // NOTE: rows may be huge when cols is 0: no loop
     buffer.resize(static_cast<std::size_t>(value.size()) * sizeof(Scalar));
     unsigned char* cursor = buffer.data();
     for (Index i = 0; i < value.rows(); ++i) {  // row-major (C order)
@@ -584,7 +710,7 @@ void save_checkpoint(const std::string& path, const ParameterList<Scalar>& tenso
 /// temporary before any parameter is assigned, so after an exception `tensors` are unchanged.
 /// \throws FileError if the file cannot be opened or read.
 /// \throws FormatError if the file is malformed (too short, header length beyond the file or
-///         above 100 MB, invalid JSON, an entry without a valid dtype/shape/data_offsets, sizes that
+///         above 16 MiB or nesting deeper than 8, invalid JSON, an entry without a valid dtype/shape/data_offsets, sizes that
 ///         do not match, offsets out of range, overlapping or leaving gaps, a bad __metadata__), if a
 ///         requested tensor is missing or has another shape, or if a value is NaN/Inf or out of
 ///         range of Scalar. The message names the file, the tensor, and what was expected vs found.
@@ -634,6 +760,56 @@ inline CheckpointMetadata read_checkpoint_metadata(const std::string& path) {
   std::ifstream in;
   const std::uint64_t file_size = detail::open_checkpoint(in, path, where);
   return detail::read_checkpoint_header(in, file_size, where, path).metadata;
+}
+
+/// The metadata field `key` as an integer in [min, max]: an optional '-' and decimal digits,
+/// nothing else (no spaces, '+' or trailing characters).
+/// \throws FormatError naming the field if it is missing, not such an integer, or out of range;
+///         ValueError if min > max.
+inline std::int64_t metadata_int(const CheckpointMetadata& metadata, const std::string& key, std::int64_t min,
+                                 std::int64_t max) {
+  const char* where = "mann::metadata_int";
+  const std::string expected = detail::concat("an integer in [", min, ", ", max, "]");
+  if (min > max) check_value(false, where, "min", min, detail::concat("<= max (", max, ")").c_str());
+  const auto found = metadata.find(key);
+  if (found == metadata.end()) {
+    throw FormatError(detail::concat(where, ": metadata has no ", detail::quoted(key), ", expected ", expected));
+  }
+  const std::string& text = found->second;
+  std::int64_t value = 0;
+  const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || stop != text.data() + text.size() || value < min || value > max) {
+    throw FormatError(detail::concat(where, ": metadata ", detail::quoted(key), " is ", detail::quoted(text),
+                                     ", expected ", expected));
+  }
+  return value;
+}
+
+/// The metadata field `key` as a finite number in [min, max], read in the classic "C" locale
+/// (e.g. "0.001", "1e-3"); nothing may follow the number.
+/// \throws FormatError naming the field if it is missing, not such a number, or out of range;
+///         ValueError if min > max.
+inline double metadata_double(const CheckpointMetadata& metadata, const std::string& key, double min, double max) {
+  const char* where = "mann::metadata_double";
+  const std::string expected = detail::concat("a finite number in [", min, ", ", max, "]");
+  if (!(min <= max)) check_value(false, where, "min", min, detail::concat("<= max (", max, ")").c_str());
+  const auto found = metadata.find(key);
+  if (found == metadata.end()) {
+    throw FormatError(detail::concat(where, ": metadata has no ", detail::quoted(key), ", expected ", expected));
+  }
+  const std::string& text = found->second;
+  // NOTE: a stream in the classic locale, as std::from_chars for double is missing from older
+  // standard libraries and strtod follows the global locale's decimal point.
+  std::istringstream in(text);
+  in.imbue(std::locale::classic());
+  double value = 0;
+  in >> std::noskipws >> value;
+  const bool whole = !in.fail() && in.peek() == std::char_traits<char>::eof();
+  if (!whole || !std::isfinite(value) || value < min || value > max) {
+    throw FormatError(detail::concat(where, ": metadata ", detail::quoted(key), " is ", detail::quoted(text),
+                                     ", expected ", expected));
+  }
+  return value;
 }
 
 /// The tensors of the checkpoint at `path` in the order of their data in the file (for files saved

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -47,8 +48,10 @@ struct KeyValueMemoryOptions {
   /// before any of the batch's writes. false: update() searches the current memory again for each
   /// column, so a batch behaves like the same queries one at a time.
   bool update_from_prediction = true;
-  /// Authors' code: the oldest slot is argmax_i A[i] + r_i with r_i uniform in ±age_noise (8 there).
-  /// 0: uniformly at random among the slots of exactly the largest age.
+  /// Authors' code: the oldest slot is argmax_i A[i] + r_i with r_i uniform in ±age_noise (8 there),
+  /// ages counted in update() calls (batches). 0: the oldest exactly: uniformly at random among the
+  /// never-written slots if any, else the least recently written (among the slots written by one
+  /// update(), the smallest slot id).
   double age_noise = 8;
   /// Authors' code reports relu(neg − pos + α) − α; the gradient is the same.
   bool subtract_margin = false;
@@ -58,13 +61,19 @@ struct KeyValueMemoryOptions {
 /// The memory M = (K, V, A): `memory_size` slots of a unit key (key_size), an integer value and an
 /// age. Keys are stored d × memory_size, one per column, in the search index.
 ///
+/// Ages count update() calls, as the authors' code does (every age grows by 1 once per batch of
+/// writes): the slots one update() writes get age 0, all others grow by 1. Slots written by the
+/// same update() share their age; among them the smaller slot id counts as older (restore() keeps
+/// that order too).
+///
 /// A slot that was never written is empty: value kEmpty, zero key, never returned by a query, and
 /// older than every written slot (so the first memory_size distinct writes fill the memory).
 /// Until k slots are written a query returns fewer than k neighbours: the rest of its cache column
 /// is slot −1, similarity −∞, softmax weight 0.
 ///
 /// Use per training step: query(x, cache) → predictions, softmax; loss(targets, cache) → margin
-/// loss; backward(cache, dx) → dL/dx; update(cache, targets) → the write rule.
+/// loss; backward(cache, dx) → dL/dx; update(cache, targets) → the write rule. loss() and update()
+/// need a cache filled by query() on this memory since its last write (one update per query).
 ///
 /// Thread safety: query(), loss() and backward() are const and may run concurrently from several
 /// threads, each with its own Cache, while nothing writes. update(), clear(), restore() and
@@ -148,7 +157,7 @@ class KeyValueMemory {
   const KeyValueMemoryOptions& options() const { return options_; }
   /// Number of slots written at least once.
   Index written() const { return index_->size(); }
-  /// Number of updates so far.
+  /// Number of update() calls of a non-empty batch so far (each is one tick of the ages).
   std::int64_t clock() const { return clock_; }
   /// Increases with every write; a cache remembers the version it was made with.
   std::uint64_t version() const { return version_; }
@@ -157,14 +166,15 @@ class KeyValueMemory {
   auto keys() const { return index_->keys(); }
   Value value(Index slot) const { return values_[static_cast<std::size_t>(slot)]; }
   const std::vector<Value>& values() const { return values_; }
-  /// A[slot]: updates since the slot was last written (the clock for a never-written slot).
+  /// A[slot]: update() calls since the one that last wrote the slot (the clock for a never-written
+  /// slot).
   std::int64_t age(Index slot) const { return clock_ - stamps_[static_cast<std::size_t>(slot)]; }
   std::vector<std::int64_t> ages() const {
     std::vector<std::int64_t> a(values_.size());
     for (std::size_t i = 0; i < a.size(); ++i) a[i] = clock_ - stamps_[i];
     return a;
   }
-  /// The slot most recently written with value v, or −1.
+  /// The slot most recently written with value v (of those one update() wrote, the largest id), or −1.
   Index most_recent_slot(Value v) const {
     const auto it = value_lists_.find(v);
     return it == value_lists_.end() ? -1 : it->second.newest;
@@ -238,10 +248,12 @@ class KeyValueMemory {
   /// loss_j = [q̂ · K[n_b] − q̂ · K[n_p] + α]₊, n_p the first neighbour holding the target
   /// (positive), n_b the first holding another value (negative). No positive among the k: see
   /// PositiveFallback; no negative: the negative term is 0. Returns Σ_j loss_j and fills the cache.
-  /// \throws ShapeError if targets does not have one entry per cached query; ValueError for a
-  /// negative target.
+  /// \throws ShapeError if the cache was not filled by query() on a memory of this key_size and k;
+  /// ValueError if the memory was written since that query, for a neighbour slot out of range, if
+  /// targets does not have one entry per cached query, or for a negative target.
   Scalar loss(const std::vector<Value>& targets, Cache& cache) const {
     const char* where = "mann::KeyValueMemory::loss";
+    check_cache(cache, where, "call loss before update");
     const Index batch = cache.normalised.cols(), k = options_.k;
     check_targets(targets, batch, where);
     cache.positive.resize(static_cast<std::size_t>(batch));
@@ -347,15 +359,99 @@ class KeyValueMemory {
 
   /// The write rule of §2 for each cached query in turn, with its true value targets[j] ≥ 0:
   /// if V[n_1] = v, K[n_1] ← (q̂ + K[n_1]) / ‖q̂ + K[n_1]‖; otherwise the oldest slot n' (ties and
-  /// noise: see age_noise) gets K[n'] ← q̂, V[n'] ← v. The written slot's age becomes 0 and every
-  /// other age grows by 1. n_1 is query()'s prediction (update_from_prediction) or a fresh search.
+  /// noise: see age_noise) gets K[n'] ← q̂, V[n'] ← v. n_1 is query()'s prediction
+  /// (update_from_prediction) or a fresh search. One call is one tick of the ages (authors' code):
+  /// every slot it writes gets age 0, every other age grows by 1 (an empty batch changes nothing).
+  /// The oldest-slot choice skips the slots this call already wrote, so the misses of one batch go
+  /// to distinct slots (unless the batch has more misses than the memory has slots).
   /// \throws ShapeError / ValueError as loss(). On std::bad_alloc the queries before j are
   /// written, and the slot query j was writing is left empty (never written; its old key and value
   /// gone); the memory stays consistent (the random draw of that write is spent).
   void update(Cache& cache, const std::vector<Value>& targets) {
     const char* where = "mann::KeyValueMemory::update";
+    check_cache(cache, where, "query again after an update");
     const Index batch = cache.normalised.cols();
     check_targets(targets, batch, where);
+    if (batch == 0) return;
+    // NOTE: may allocate (first call, or a larger batch), so before anything changes.
+    batch_slots_.reserve(static_cast<std::size_t>(std::min(batch, memory_size())));
+    ++clock_;  // one tick per batch: a slot written below gets stamp clock_, i.e. age 0
+    try {
+      write_batch(cache, targets);
+    } catch (...) {
+      order_batch_by_slot();
+      throw;
+    }
+    order_batch_by_slot();
+  }
+
+  /// Empties every slot (keys zero, values kEmpty, ages and clock 0).
+  void clear() {
+    for (Index s = 0; s < memory_size(); ++s) index_->remove(s);
+    std::fill(values_.begin(), values_.end(), kEmpty);
+    std::fill(stamps_.begin(), stamps_.end(), 0);
+    clock_ = 0;
+    value_lists_.clear();
+    reset_structures();
+    ++version_;
+  }
+
+  /// Replaces the whole state: keys (key_size × memory_size), values (kEmpty or ≥ 0), ages (≥ 0)
+  /// and the clock (≥ every age; −1: the largest age). Slots with value kEmpty are empty whatever
+  /// their key and age (an empty slot's age is the clock). Among written slots of equal age the
+  /// smaller slot id counts as older. All or nothing: the new state (a new index and lists) is
+  /// built aside and then swapped in, so the memory holds two states for a moment.
+  /// \throws ShapeError / ValueError on wrong sizes, NaN/Inf keys, bad values, ages or clock, and
+  /// std::bad_alloc; the memory is unchanged then.
+  void restore(const ConstRef& keys, const std::vector<Value>& values, const std::vector<std::int64_t>& ages,
+               std::int64_t clock = -1) {
+    const char* where = "mann::KeyValueMemory::restore";
+    check_shape(keys, key_size(), memory_size(), where, "keys");
+    check_finite(keys, where, "keys");
+    check_value(static_cast<Index>(values.size()) == memory_size(), where, "values.size()", values.size(),
+                detail::concat(memory_size()).c_str());
+    check_value(static_cast<Index>(ages.size()) == memory_size(), where, "ages.size()", ages.size(),
+                detail::concat(memory_size()).c_str());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      check_value(values[i] >= kEmpty, where, detail::concat("values[", i, "]").c_str(), values[i], ">= -1");
+      check_value(ages[i] >= 0, where, detail::concat("ages[", i, "]").c_str(), ages[i], ">= 0");
+    }
+    const std::int64_t oldest = ages.empty() ? 0 : *std::max_element(ages.begin(), ages.end());
+    if (clock != -1 && clock < oldest) {
+      check_value(false, where, "clock", clock, detail::concat("-1 or >= ", oldest, " (the largest age)").c_str());
+    }
+    // written slots, oldest first (equal ages: smaller id first), rejoin the recency lists in that
+    // order. NOTE: std::sort with the id as tie-break, not stable_sort: no temporary buffer.
+    std::vector<Index> order;
+    for (Index s = 0; s < memory_size(); ++s)
+      if (values[static_cast<std::size_t>(s)] != kEmpty) order.push_back(s);
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      const std::int64_t age_a = ages[static_cast<std::size_t>(a)], age_b = ages[static_cast<std::size_t>(b)];
+      return age_a != age_b ? age_a > age_b : a < b;
+    });
+    KeyValueMemory next(memory_size(), key_size(), options_);  // empty, with an index like ours
+    next.clock_ = clock == -1 ? oldest : clock;
+    for (const Index s : order) {
+      next.index_->set(s, keys.col(s));
+      next.stamps_[static_cast<std::size_t>(s)] = next.clock_ - ages[static_cast<std::size_t>(s)];
+      next.remove_from_pool(s);
+      next.lru_append(s);
+      next.set_value(s, values[static_cast<std::size_t>(s)]);
+    }
+    take_state(next);
+    ++version_;
+  }
+
+ private:
+  struct ValueList {
+    Index oldest = -1, newest = -1;
+  };
+
+  static Scalar epsilon() { return Scalar(1e-12); }
+
+  // The write rule for each column of the cache in turn, at the clock update() advanced.
+  void write_batch(Cache& cache, const std::vector<Value>& targets) {
+    const Index batch = cache.normalised.cols();
     for (Index j = 0; j < batch; ++j) {
       const Value v = targets[static_cast<std::size_t>(j)];
       const auto q = cache.normalised.col(j);
@@ -392,65 +488,34 @@ class KeyValueMemory {
     }
   }
 
-  /// Empties every slot (keys zero, values kEmpty, ages and clock 0).
-  void clear() {
-    for (Index s = 0; s < memory_size(); ++s) index_->remove(s);
-    std::fill(values_.begin(), values_.end(), kEmpty);
-    std::fill(stamps_.begin(), stamps_.end(), 0);
-    clock_ = 0;
-    value_lists_.clear();
-    reset_structures();
-    ++version_;
+  // A cache filled by query() on this memory as it is now: shapes of this key_size and k, slots
+  // in range, and no write since. `advice` completes the version message.
+  void check_cache(const Cache& cache, const char* where, const char* advice) const {
+    const Index batch = cache.normalised.cols(), k = options_.k;
+    check_shape(cache.normalised, key_size(), -1, where, "cache.normalised");
+    check_shape(cache.norms, batch, 1, where, "cache.norms");
+    check_shape(cache.neighbours, k, batch, where, "cache.neighbours");
+    check_shape(cache.similarities, k, batch, where, "cache.similarities");
+    check_shape(cache.softmax, k, batch, where, "cache.softmax");
+    if (static_cast<Index>(cache.neighbour_values.size()) != k * batch ||
+        static_cast<Index>(cache.predictions.size()) != batch) {
+      throw ShapeError(detail::concat(where, ": cache.neighbour_values has ", cache.neighbour_values.size(),
+                                      " entries and cache.predictions ", cache.predictions.size(), ", expected ",
+                                      k * batch, " and ", batch, " (k x batch and batch)"));
+    }
+    if (cache.version != version_) {
+      check_value(false, where, "cache.version", cache.version, detail::concat(version_, " (", advice, ")").c_str());
+    }
+    for (Index j = 0; j < batch; ++j) {
+      for (Index i = 0; i < k; ++i) {
+        const Index slot = cache.neighbours(i, j);
+        if (slot < -1 || slot >= memory_size()) {
+          check_value(false, where, detail::concat("cache.neighbours(", i, ", ", j, ")").c_str(), slot,
+                      detail::concat("-1 or a slot in [0, ", memory_size(), ")").c_str());
+        }
+      }
+    }
   }
-
-  /// Replaces the whole state: keys (key_size × memory_size), values (kEmpty or ≥ 0), ages (≥ 0)
-  /// and the clock (≥ every age; −1: the largest age). Slots with value kEmpty are empty whatever
-  /// their key and age (an empty slot's age is the clock). Among written slots of equal age the
-  /// smaller slot id counts as older.
-  /// \throws ShapeError / ValueError on wrong sizes, NaN/Inf keys, bad values, ages or clock; the
-  /// memory is unchanged then. On std::bad_alloc it is consistent but may hold part of the state.
-  void restore(const ConstRef& keys, const std::vector<Value>& values, const std::vector<std::int64_t>& ages,
-               std::int64_t clock = -1) {
-    const char* where = "mann::KeyValueMemory::restore";
-    check_shape(keys, key_size(), memory_size(), where, "keys");
-    check_finite(keys, where, "keys");
-    check_value(static_cast<Index>(values.size()) == memory_size(), where, "values.size()", values.size(),
-                detail::concat(memory_size()).c_str());
-    check_value(static_cast<Index>(ages.size()) == memory_size(), where, "ages.size()", ages.size(),
-                detail::concat(memory_size()).c_str());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      check_value(values[i] >= kEmpty, where, detail::concat("values[", i, "]").c_str(), values[i], ">= -1");
-      check_value(ages[i] >= 0, where, detail::concat("ages[", i, "]").c_str(), ages[i], ">= 0");
-    }
-    const std::int64_t oldest = ages.empty() ? 0 : *std::max_element(ages.begin(), ages.end());
-    if (clock != -1 && clock < oldest) {
-      check_value(false, where, "clock", clock, detail::concat("-1 or >= ", oldest, " (the largest age)").c_str());
-    }
-    // written slots, oldest first, rejoin the recency lists in that order
-    std::vector<Index> order;
-    for (Index s = 0; s < memory_size(); ++s)
-      if (values[static_cast<std::size_t>(s)] != kEmpty) order.push_back(s);
-    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return ages[static_cast<std::size_t>(a)] > ages[static_cast<std::size_t>(b)];
-    });
-    clear();
-    clock_ = clock == -1 ? oldest : clock;
-    for (const Index s : order) {
-      index_->set(s, keys.col(s));
-      stamps_[static_cast<std::size_t>(s)] = clock_ - ages[static_cast<std::size_t>(s)];
-      remove_from_pool(s);
-      lru_append(s);
-      set_value(s, values[static_cast<std::size_t>(s)]);
-    }
-    ++version_;
-  }
-
- private:
-  struct ValueList {
-    Index oldest = -1, newest = -1;
-  };
-
-  static Scalar epsilon() { return Scalar(1e-12); }
 
   // NOTE: messages are built only on failure, so a valid call allocates nothing.
   void check_targets(const std::vector<Value>& targets, Index batch, const char* where) const {
@@ -474,7 +539,8 @@ class KeyValueMemory {
   // Random among the never-written slots if any (they are the oldest); else the least recently
   // written. With age noise: argmax_i A[i] + r_i, r_i ~ U(−a, a), drawn only for the slots that
   // can win (A[i] ≥ max A − 2a); the never-written group, all of one age, is drawn as a whole (the
-  // largest of M uniforms has CDF u^M).
+  // largest of M uniforms has CDF u^M). Slots this update already wrote (stamp = clock, at the
+  // recent end of the list) are skipped, unless no other slot is left.
   Index oldest_slot() {
     const double noise = options_.age_noise;
     if (noise == 0) {
@@ -495,20 +561,19 @@ class KeyValueMemory {
     }
     for (Index s = lru_oldest_; s >= 0; s = lru_next_[static_cast<std::size_t>(s)]) {
       const double a = static_cast<double>(age(s));
-      if (a < max_age - 2 * noise) break;
+      if (a < max_age - 2 * noise || stamps_[static_cast<std::size_t>(s)] == clock_) break;
       const double score = a + rng_.uniform(-noise, noise);
       if (score > best_score) {
         best_score = score;
         best = s;
       }
     }
-    return best;
+    return best >= 0 ? best : lru_oldest_;  // every slot written by this update: reuse the first
   }
 
-  // Bookkeeping of one write: the clock advances, the slot's age becomes 0. Allocates nothing if
-  // value v has a list.
+  // Bookkeeping of one write at the current clock: the slot's age becomes 0 and it becomes the
+  // most recently written. Allocates nothing if value v has a list.
   void write(Index slot, Value v) {
-    ++clock_;
     stamps_[static_cast<std::size_t>(slot)] = clock_;
     if (pool_position_[static_cast<std::size_t>(slot)] >= 0)
       remove_from_pool(slot);
@@ -589,6 +654,55 @@ class KeyValueMemory {
     ++version_;
   }
 
+  // The slots this update wrote (stamp = clock, the recent end of the recency list and of their
+  // values' lists) put in slot-id order there, the order restore() gives slots of equal age. No
+  // allocation: batch_slots_ has room for them and every value's list exists.
+  void order_batch_by_slot() {
+    batch_slots_.clear();
+    Index s = lru_newest_;
+    for (; s >= 0 && stamps_[static_cast<std::size_t>(s)] == clock_; s = lru_prev_[static_cast<std::size_t>(s)]) {
+      batch_slots_.push_back(s);
+    }
+    if (batch_slots_.size() < 2) return;
+    std::sort(batch_slots_.begin(), batch_slots_.end());
+    const Index before = s;  // the most recent slot written earlier, or −1
+    for (std::size_t i = 0; i < batch_slots_.size(); ++i) {
+      const auto slot = static_cast<std::size_t>(batch_slots_[i]);
+      lru_prev_[slot] = i == 0 ? before : batch_slots_[i - 1];
+      lru_next_[slot] = i + 1 == batch_slots_.size() ? -1 : batch_slots_[i + 1];
+    }
+    if (before >= 0)
+      lru_next_[static_cast<std::size_t>(before)] = batch_slots_.front();
+    else
+      lru_oldest_ = batch_slots_.front();
+    lru_newest_ = batch_slots_.back();
+    for (const Index slot : batch_slots_) {  // each to the recent end of its value's list, by id
+      value_unlink(slot);
+      set_value(slot, values_[static_cast<std::size_t>(slot)]);
+    }
+  }
+
+  // Commit of restore(): takes every part of the state from `next` (moves of vectors, a map and
+  // a pointer, none of which throws). Options, random state and version stay ours.
+  void take_state(KeyValueMemory& next) noexcept {
+    static_assert(std::is_nothrow_move_assignable_v<std::unordered_map<Value, ValueList>> &&
+                      std::is_nothrow_move_assignable_v<std::vector<Index>>,
+                  "restore() commits by moves that cannot throw");
+    index_ = std::move(next.index_);
+    values_ = std::move(next.values_);
+    stamps_ = std::move(next.stamps_);
+    clock_ = next.clock_;
+    lru_prev_ = std::move(next.lru_prev_);
+    lru_next_ = std::move(next.lru_next_);
+    lru_oldest_ = next.lru_oldest_;
+    lru_newest_ = next.lru_newest_;
+    pool_ = std::move(next.pool_);
+    pool_position_ = std::move(next.pool_position_);
+    value_lists_ = std::move(next.value_lists_);
+    value_prev_ = std::move(next.value_prev_);
+    value_next_ = std::move(next.value_next_);
+  }
+
   void reset_structures() {
     pool_.clear();
     for (Index s = 0; s < memory_size(); ++s) {
@@ -605,7 +719,7 @@ class KeyValueMemory {
   KeyValueMemoryOptions options_;
   std::unique_ptr<KnnIndex<Scalar>> index_;  // holds the keys
   std::vector<Value> values_;
-  std::vector<std::int64_t> stamps_;  // clock at the slot's last write (0: never written)
+  std::vector<std::int64_t> stamps_;  // clock of the update() that last wrote the slot (0: never written)
   std::int64_t clock_ = 0;
   std::uint64_t version_ = 0;
   // written slots from least to most recently written
@@ -618,6 +732,7 @@ class KeyValueMemory {
   std::vector<Index> value_prev_, value_next_;
   Rng rng_;
   Vec new_key_;
+  std::vector<Index> batch_slots_;  // order_batch_by_slot() scratch
 };
 
 }  // namespace mann
