@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <system_error>
 
@@ -52,17 +54,24 @@ inline const std::string& checkpoint_text(const std::string& checkpoint, const m
   return it->second;
 }
 
-/// A count (e.g. episodes_done): a non-negative decimal integer, nothing else.
+/// Runs `read` (a checked reader of io/checkpoint.hpp); its FormatError gets the file's name in front.
+template <class Read>
+auto with_checkpoint_name(const std::string& checkpoint, Read&& read) {
+  try {
+    return read();
+  } catch (const mann::FormatError& e) {
+    throw mann::FormatError("checkpoint " + checkpoint + ": " + e.what());
+  }
+}
+
+/// A count (e.g. episodes_done): a non-negative decimal integer, nothing else (mann::metadata_int).
 /// \throws mann::FormatError naming the file and the field when it is missing, not a number, has
-///   trailing characters, is negative or does not fit in a long long.
+///   trailing characters or is negative.
 inline long long checkpoint_count(const std::string& checkpoint, const mann::CheckpointMetadata& metadata,
                                   const std::string& field) {
-  const std::string& text = checkpoint_text(checkpoint, metadata, field);
-  long long value = 0;
-  if (!detail::parse_whole(text, value) || value < 0) {
-    detail::bad_field(checkpoint, field, text, "a non-negative integer");
-  }
-  return value;
+  return with_checkpoint_name(checkpoint, [&] {
+    return mann::metadata_int(metadata, field, 0, std::numeric_limits<std::int64_t>::max());
+  });
 }
 
 /// A non-negative integer that fits in 64 bits (e.g. a seed). \throws mann::FormatError as above.
@@ -74,15 +83,13 @@ inline unsigned long long checkpoint_unsigned(const std::string& checkpoint, con
   return value;
 }
 
-/// A finite number. \throws mann::FormatError naming the file and the field.
+/// A finite number (mann::metadata_double). \throws mann::FormatError naming the file and the field.
 inline double checkpoint_number(const std::string& checkpoint, const mann::CheckpointMetadata& metadata,
                                 const std::string& field) {
-  const std::string& text = checkpoint_text(checkpoint, metadata, field);
-  double value = 0;
-  if (!detail::parse_whole(text, value) || !std::isfinite(value)) {
-    detail::bad_field(checkpoint, field, text, "a finite number");
-  }
-  return value;
+  return with_checkpoint_name(checkpoint, [&] {
+    return mann::metadata_double(metadata, field, -std::numeric_limits<double>::max(),
+                                 std::numeric_limits<double>::max());
+  });
 }
 
 /// "true" or "false". \throws mann::FormatError naming the file and the field.

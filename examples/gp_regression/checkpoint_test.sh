@@ -80,13 +80,13 @@ damage() {  # damage <name> <from> <to>: a copy of the checkpoint in its own fol
   LC_ALL=C sed "s/$2/$3/" "$checkpoint" > "$work/$1/mann_1d.safetensors"
 }
 damage negative '"episodes_done":"96"' '"episodes_done":"-9"'
-expect_error 1 "checkpoint $work/negative/mann_1d.safetensors: metadata field episodes_done is \"-9\", expected a non-negative integer" \
+expect_error 1 "checkpoint $work/negative/mann_1d.safetensors: mann::metadata_int: metadata \"episodes_done\" is \"-9\", expected an integer in [0, " \
   "${tiny[@]}" --resume --episodes 128 --out-dir "$work/negative"
 damage garbage '"episodes_done":"96"' '"episodes_done":"9x"'
-expect_error 1 "metadata field episodes_done is \"9x\", expected a non-negative integer" \
+expect_error 1 "metadata \"episodes_done\" is \"9x\", expected an integer in [0, " \
   "${tiny[@]}" --eval-only --out-dir "$work/garbage"
 damage missing '"episodes_done":"96"' '"episodes_gone":"96"'
-expect_error 1 "checkpoint $work/missing/mann_1d.safetensors: metadata field episodes_done is missing" \
+expect_error 1 "checkpoint $work/missing/mann_1d.safetensors: mann::metadata_int: metadata has no \"episodes_done\"" \
   "${tiny[@]}" --resume --episodes 128 --out-dir "$work/missing"
 # An older checkpoint without the head's read sharpness: say which field and option.
 damage old '"head.read_sharpness":"10"' '"head.read_sharpnesX":"10"'
