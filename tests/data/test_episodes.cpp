@@ -473,7 +473,7 @@ TEST(SyntheticEpisodes, PrototypesPlusNoiseWithFreshLabels) {
 }
 
 TEST(OmniglotEpisodes, AugmentedEpisodesFromRealData) {
-  MANN_OMNIGLOT_DIR_OR_SKIP(data_dir);
+  MANN_OMNIGLOT_DIR_OR_SKIP(data_dir, "");
   mann::OmniglotLoadOptions load;
   load.alphabet_limit = 1;  // Alphabet_of_the_Magi (20) and Angelic (20)
   load.use_cache = false;

@@ -218,7 +218,7 @@ std::vector<std::string> listing(const fs::path& dir) {
 // ---- real data --------------------------------------------------------------------------------
 
 TEST(OmniglotRealData, FirstAlphabetsOfEachZipInFolderOrder) {
-  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData, "");
   mann::OmniglotLoadOptions options = quiet();
   options.alphabet_limit = 2;
   const mann::OmniglotImages images = mann::load_omniglot(kRealData, options);
@@ -262,7 +262,7 @@ TEST(OmniglotRealData, FirstAlphabetsOfEachZipInFolderOrder) {
 }
 
 TEST(OmniglotRealData, BrailleDuplicateDrawingsAreIdentical) {
-  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData, "");
   mann::OmniglotLoadOptions options = quiet();
   options.alphabets = {"Braille"};
   const mann::OmniglotImages images = mann::load_omniglot(kRealData, options);
@@ -280,7 +280,7 @@ TEST(OmniglotRealData, BrailleDuplicateDrawingsAreIdentical) {
 
 TEST(OmniglotRealData, FullLoadCountsOrderSplitAndCache) {
   if (kSanitized) GTEST_SKIP() << "the full 32,460-PNG load is left to the Release build";
-  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData);
+  MANN_OMNIGLOT_DIR_OR_SKIP(kRealData, "");
   TempDir cache("full-cache");
   mann::OmniglotLoadOptions options = quiet(true);
   options.cache_dir = cache.str();

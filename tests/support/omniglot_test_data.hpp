@@ -52,12 +52,13 @@ inline const char* const kNoOmniglotData =
 
 }  // namespace mann_test
 
-/// Declares `std::string dir` holding the real data's folder, or skips the test (no data) or fails it
-/// (MANN_DATA_DIR set but wrong). Use at the top of a TEST body or a fixture's SetUp.
-#define MANN_OMNIGLOT_DIR_OR_SKIP(dir, ...)                                         \
+/// Declares `std::string dir` holding the real data's folder (with the file `required` in it, "" for
+/// none beyond the two sets), or skips the test (no data) or fails it (MANN_DATA_DIR set but wrong).
+/// Use at the top of a TEST body or a fixture's SetUp.
+#define MANN_OMNIGLOT_DIR_OR_SKIP(dir, required)                                         \
   std::string dir;                                                                  \
   do {                                                                              \
-    const mann_test::OmniglotTestData found_ = mann_test::find_test_omniglot(__VA_ARGS__); \
+    const mann_test::OmniglotTestData found_ = mann_test::find_test_omniglot(required); \
     if (!found_.error.empty()) FAIL() << found_.error;                              \
     if (found_.folder.empty()) GTEST_SKIP() << mann_test::kNoOmniglotData;             \
     dir = found_.folder;                                                               \
