@@ -19,6 +19,7 @@
 
 #include "mann/data/omniglot.hpp"
 #include "support/omniglot_test_data.hpp"
+#include "support/test_files.hpp"
 
 namespace {
 
@@ -39,60 +40,11 @@ constexpr bool kSanitized = false;
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    static std::atomic<int> serial{0};
-    path_ = fs::temp_directory_path() /
-            ("mann-test-omniglot-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path_, error);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-// Sets (or unsets, for nullptr) an environment variable for the lifetime of the guard.
-class EnvGuard {
- public:
-  EnvGuard(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~EnvGuard() {
-    if (had_) {
-      ::setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
-
-class CwdGuard {
- public:
-  explicit CwdGuard(const fs::path& to) : old_(fs::current_path()) { fs::current_path(to); }
-  ~CwdGuard() { fs::current_path(old_); }
-
- private:
-  fs::path old_;
-};
+using mann_test::CwdGuard;
+using mann_test::EnvGuard;
+using mann_test::TempDir;
+using mann_test::contains;
+using mann_test::error_of;
 
 std::vector<unsigned char> encode_png(const std::vector<std::uint8_t>& gray, int width, int height) {
   png_image image;
@@ -193,19 +145,6 @@ mann::OmniglotLoadOptions quiet(bool use_cache = false) {
   return options;
 }
 
-template <class Exception, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Exception& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::vector<std::string> listing(const fs::path& dir) {
   std::vector<std::string> names;

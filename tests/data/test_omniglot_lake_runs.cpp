@@ -18,27 +18,17 @@
 #include "mann/data/omniglot.hpp"
 #include "mann/data/omniglot_lake_runs.hpp"
 #include "support/omniglot_test_data.hpp"
+#include "support/test_files.hpp"
 
 namespace lake_runs_test {  // named: shares a unity translation unit with the other data tests
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> serial{0};
-    path_ = fs::temp_directory_path() / ("mann-test-lake-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path_, error);
-  }
-  const fs::path& path() const { return path_; }
+using mann_test::contains;
 
- private:
-  fs::path path_;
+// A temporary folder of its own.
+struct TempDir : mann_test::TempDir {
+  TempDir() : mann_test::TempDir("lake") {}
 };
 
 std::string two(int i) {
@@ -112,7 +102,6 @@ std::string error_of(const std::string& path) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(LakeRunsRealData, TwentyRunsOfTwentyInkOnWhite) {
   MANN_OMNIGLOT_DIR_OR_SKIP(dir, "all_runs.zip");

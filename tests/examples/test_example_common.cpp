@@ -15,43 +15,14 @@
 #include "checkpoint_fields.hpp"
 #include "checkpoint_settings.hpp"
 #include "output.hpp"
+#include "support/test_files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-template <class Exception, class F>
-std::string common_error_of(F&& f) {
-  try {
-    f();
-  } catch (const Exception& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-class CommonTempDir {
- public:
-  CommonTempDir() {
-    static std::atomic<int> serial{0};
-    path_ = fs::temp_directory_path() / ("mann-test-examples-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~CommonTempDir() {
-    std::error_code error;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, error);
-    fs::remove_all(path_, error);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct CommonTempDir : mann_test::TempDir {
+  CommonTempDir() : mann_test::TempDir("examples") {}
 };
 
 std::string read_text(const std::string& path) {
@@ -68,16 +39,16 @@ TEST(CheckpointFields, CountAcceptsOnlyANonNegativeInteger) {
   EXPECT_EQ(mann_examples::checkpoint_count("a.safetensors", metadata, "episodes_done"), 3200);
   const char* bad[] = {"negative", "word", "trailing", "empty", "space", "huge"};
   for (const char* field : bad) {
-    const std::string message = common_error_of<mann::FormatError>(
+    const std::string message = mann_test::error_of<mann::FormatError>(
         [&] { mann_examples::checkpoint_count("a.safetensors", metadata, field); });
-    EXPECT_TRUE(mentions(message, "checkpoint a.safetensors: mann::metadata_int: metadata \"" + std::string(field) +
+    EXPECT_TRUE(mann_test::contains(message, "checkpoint a.safetensors: mann::metadata_int: metadata \"" + std::string(field) +
                                       "\" is \""))
         << message;
-    EXPECT_TRUE(mentions(message, "expected an integer in [0, ")) << message;
+    EXPECT_TRUE(mann_test::contains(message, "expected an integer in [0, ")) << message;
   }
-  const std::string missing = common_error_of<mann::FormatError>(
+  const std::string missing = mann_test::error_of<mann::FormatError>(
       [&] { mann_examples::checkpoint_count("a.safetensors", {}, "episodes_done"); });
-  EXPECT_TRUE(mentions(missing, "checkpoint a.safetensors: mann::metadata_int: metadata has no \"episodes_done\""))
+  EXPECT_TRUE(mann_test::contains(missing, "checkpoint a.safetensors: mann::metadata_int: metadata has no \"episodes_done\""))
       << missing;
 }
 
@@ -119,7 +90,7 @@ TEST(CheckpointSettings, TakesUnsetSettingsFromTheCheckpointAndRejectsConflicts)
     int slots = 64;
     settings.resolve("head.slots", "--memory-slots", slots);
     double sharpness = 1;
-    const std::string message = common_error_of<mann::ValueError>(
+    const std::string message = mann_test::error_of<mann::ValueError>(
         [&] { settings.resolve("head.read_sharpness", "--read-sharpness", sharpness); });
     EXPECT_EQ(message,
               "--read-sharpness 1 differs from the checkpoint's head.read_sharpness = 10 (m.safetensors); leave "
@@ -136,7 +107,7 @@ TEST(CheckpointSettings, AnOlderCheckpointNeedsTheMissingSettingsGiven) {
   settings.resolve("head.slots", "--memory-slots", slots);  // given: trusted
   settings.resolve("head.usage_decay", "--usage-decay", decay);
   EXPECT_EQ(slots, 32);
-  const std::string message = common_error_of<mann::FormatError>([&] { settings.finish(); });
+  const std::string message = mann_test::error_of<mann::FormatError>([&] { settings.finish(); });
   EXPECT_EQ(message,
             "checkpoint old.safetensors has no metadata field head.read_sharpness, head.usage_decay (written by an "
             "older version?); give --read-sharpness, --usage-decay with the value(s) it was trained with");
@@ -153,21 +124,21 @@ TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {
   EXPECT_TRUE(fs::is_empty(out));  // the probe is gone
   if (::geteuid() == 0) GTEST_SKIP() << "root writes into read-only folders";
   fs::permissions(out, fs::perms::owner_read | fs::perms::owner_exec);
-  const std::string message = common_error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(out); });
-  EXPECT_TRUE(mentions(message, "the output folder " + out + " is not writable")) << message;
+  const std::string message = mann_test::error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(out); });
+  EXPECT_TRUE(mann_test::contains(message, "the output folder " + out + " is not writable")) << message;
 }
 
 TEST(ExampleOutput, WritableDirRejectsAFileInTheWay) {
   CommonTempDir dir;
   std::ofstream(dir.file("file")) << "x";
   const std::string message =
-      common_error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(dir.file("file/sub")); });
-  EXPECT_TRUE(mentions(message, "cannot create the output folder " + dir.file("file/sub"))) << message;
+      mann_test::error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(dir.file("file/sub")); });
+  EXPECT_TRUE(mann_test::contains(message, "cannot create the output folder " + dir.file("file/sub"))) << message;
 }
 
 TEST(CsvLog, AFailedWriteIsAnErrorNamingTheFile) {
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
-  const std::string message = common_error_of<mann::FileError>([] { mann_examples::CsvLog log("/dev/full", "episodes,x"); });
+  const std::string message = mann_test::error_of<mann::FileError>([] { mann_examples::CsvLog log("/dev/full", "episodes,x"); });
   EXPECT_EQ(message, "cannot write to the log /dev/full (disk full or file gone?)");
 }
 
@@ -200,11 +171,11 @@ TEST(CsvLog, ResumeRejectsAnotherHeaderOrABadRow) {
   CommonTempDir dir;
   const std::string path = dir.file("log.csv");
   std::ofstream(path) << "step,loss\n1,2\n";
-  std::string message = common_error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
-  EXPECT_TRUE(mentions(message, "the log " + path + " has the header \"step,loss\", expected \"episodes,loss\"")) << message;
+  std::string message = mann_test::error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
+  EXPECT_TRUE(mann_test::contains(message, "the log " + path + " has the header \"step,loss\", expected \"episodes,loss\"")) << message;
   std::ofstream(path) << "episodes,loss\nx,2\n";
-  message = common_error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
-  EXPECT_TRUE(mentions(message, "episodes column is not a count: \"x,2\"")) << message;
+  message = mann_test::error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
+  EXPECT_TRUE(mann_test::contains(message, "episodes column is not a count: \"x,2\"")) << message;
 }
 
 }  // namespace

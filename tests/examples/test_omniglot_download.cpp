@@ -17,65 +17,15 @@
 #include <vector>
 
 #include "omniglot_download.hpp"
+#include "support/test_files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-class DownloadTempDir {
- public:
-  explicit DownloadTempDir(const std::string& tag) {
-    static std::atomic<int> serial{0};
-    path_ = fs::temp_directory_path() /
-            ("mann-test-download-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~DownloadTempDir() {
-    std::error_code error;
-    fs::remove_all(path_, error);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-// Sets (or unsets, for nullptr) an environment variable for the lifetime of the guard.
-class DownloadEnvGuard {
- public:
-  DownloadEnvGuard(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~DownloadEnvGuard() {
-    if (had_) {
-      ::setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
-
-class DownloadCwdGuard {
- public:
-  explicit DownloadCwdGuard(const fs::path& to) : old_(fs::current_path()) { fs::current_path(to); }
-  ~DownloadCwdGuard() { fs::current_path(old_); }
-
- private:
-  fs::path old_;
-};
+using mann_test::CwdGuard;
+using mann_test::EnvGuard;
+using mann_test::TempDir;
 
 // A white 105 × 105 grey PNG with one ink pixel that tells drawing `d` apart.
 std::vector<unsigned char> drawing_png(int d) {
@@ -126,19 +76,7 @@ std::vector<std::string> names_in(const fs::path& dir) {
   return names;
 }
 
-bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-template <class Exception, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const Exception& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using mann_test::contains;
 
 mann_examples::OmniglotDownloadOptions curl_from(const fs::path& server) {
   mann_examples::OmniglotDownloadOptions options;
@@ -150,7 +88,7 @@ mann_examples::OmniglotDownloadOptions curl_from(const fs::path& server) {
 
 TEST(OmniglotDownload, FileUrlWithCurlDownloadsBothZips) {
   if (mann_examples::detail::find_tool("curl").empty()) GTEST_SKIP() << "curl not installed";
-  DownloadTempDir server("server"), dir("target");
+  TempDir server("server"), dir("target");
   make_server(server.path());
   const fs::path target = dir.path() / "data" / "omniglot";
   mann_examples::download_omniglot(target.string(), curl_from(server.path()));
@@ -167,18 +105,18 @@ TEST(OmniglotDownload, FileUrlWithCurlDownloadsBothZips) {
 
 TEST(OmniglotDownload, FindOrDownloadFetchesIntoDataOmniglotOnlyWhenNothingIsFound) {
   if (mann_examples::detail::find_tool("curl").empty()) GTEST_SKIP() << "curl not installed";
-  DownloadTempDir server("findserver"), fresh("findfresh");
+  TempDir server("findserver"), fresh("findfresh");
   make_server(server.path());
   const auto options = curl_from(server.path());
-  DownloadCwdGuard cwd(fresh.path());
+  CwdGuard cwd(fresh.path());
   {
     // MANN_DATA_DIR set but empty of data: an error, never a download over the user's setting.
-    DownloadEnvGuard env("MANN_DATA_DIR", fresh.str().c_str());
-    const std::string message = message_of<mann::FileError>([&] { mann_examples::find_or_download_omniglot(options); });
-    EXPECT_TRUE(has_text(message, "MANN_DATA_DIR is " + fresh.str())) << message;
+    EnvGuard env("MANN_DATA_DIR", fresh.str().c_str());
+    const std::string message = mann_test::error_of<mann::FileError>([&] { mann_examples::find_or_download_omniglot(options); });
+    EXPECT_TRUE(contains(message, "MANN_DATA_DIR is " + fresh.str())) << message;
     EXPECT_TRUE(names_in(fresh.path()).empty());
   }
-  DownloadEnvGuard unset("MANN_DATA_DIR", nullptr);
+  EnvGuard unset("MANN_DATA_DIR", nullptr);
   EXPECT_EQ(mann_examples::find_or_download_omniglot(options), "data/omniglot");
   EXPECT_EQ(names_in("data/omniglot"), (std::vector<std::string>{"images_background.zip", "images_evaluation.zip"}));
   // Found now: no second download (a URL that would fail proves it).
@@ -188,39 +126,39 @@ TEST(OmniglotDownload, FindOrDownloadFetchesIntoDataOmniglotOnlyWhenNothingIsFou
 }
 
 TEST(OmniglotDownload, FailuresAreClearAndLeaveNothingBehind) {
-  DownloadTempDir dir("fail");
+  TempDir dir("fail");
   const fs::path target = dir.path() / "omniglot";
   mann_examples::OmniglotDownloadOptions options;
   options.progress = false;
   // A tool that does not exist.
   options.tool = "no-such-download-tool";
-  std::string message = message_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(has_text(message, "no-such-download-tool found in PATH")) << message;
-  EXPECT_TRUE(has_text(message, "images_background.zip")) << message;
+  std::string message = mann_test::error_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
+  EXPECT_TRUE(contains(message, "no-such-download-tool found in PATH")) << message;
+  EXPECT_TRUE(contains(message, "images_background.zip")) << message;
   // No tool at all.
   {
-    DownloadEnvGuard path("PATH", "");
+    EnvGuard path("PATH", "");
     options.tool = "";
-    message = message_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
-    EXPECT_TRUE(has_text(message, "neither curl nor wget")) << message;
+    message = mann_test::error_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
+    EXPECT_TRUE(contains(message, "neither curl nor wget")) << message;
   }
   EXPECT_TRUE(names_in(target).empty());
   if (mann_examples::detail::find_tool("curl").empty()) GTEST_SKIP() << "curl not installed";
   // A URL that does not resolve (no network needed: a missing file:// path).
   options.tool = "curl";
   options.base_url = "file:///nonexistent-mann-omniglot/";
-  message = message_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(has_text(message, "failed (exit status")) << message;
-  EXPECT_TRUE(has_text(message, "file:///nonexistent-mann-omniglot/images_background.zip")) << message;
+  message = mann_test::error_of<mann::FileError>([&] { mann_examples::download_omniglot(target.string(), options); });
+  EXPECT_TRUE(contains(message, "failed (exit status")) << message;
+  EXPECT_TRUE(contains(message, "file:///nonexistent-mann-omniglot/images_background.zip")) << message;
   EXPECT_TRUE(names_in(target).empty());
   // A partial download: the served file is a truncated zip.
-  DownloadTempDir server("truncated");
+  TempDir server("truncated");
   make_server(server.path());
   const fs::path zip = server.path() / "images_background.zip";
   fs::resize_file(zip, fs::file_size(zip) / 2);
   options.base_url = "file://" + server.str() + "/";
-  message = message_of<mann::FormatError>([&] { mann_examples::download_omniglot(target.string(), options); });
-  EXPECT_TRUE(has_text(message, "is not a readable zip")) << message;
+  message = mann_test::error_of<mann::FormatError>([&] { mann_examples::download_omniglot(target.string(), options); });
+  EXPECT_TRUE(contains(message, "is not a readable zip")) << message;
   EXPECT_TRUE(names_in(target).empty());
 }
 
