@@ -3,7 +3,7 @@
 # memory 128 x 40, 4 heads, the paper's sizes) on 5-class one-hot episodes, evaluated on the 423
 # held-out characters (Santoro et al. Table 1). The bounded default here is the paper's 100 000
 # episodes and RMSProp lr 1e-4 with read sharpness 10 (w_r = softmax(10 K)), the settings that learn
-# best in docs/results.md (about 6 minutes of training with 2 threads, 9 on one); the binary's own
+# best in docs/results.md (3 min 15 s of training with 2 threads at 26ebd00); the binary's own
 # defaults are the paper's with read sharpness 1 (eq. 3 as written), which does not learn in 45 000.
 # Extra arguments go to the example and override these (see --help), e.g. --episodes 400000.
 set -euo pipefail
