@@ -94,12 +94,9 @@ class CheckpointSettings {
       return checkpoint_unsigned(checkpoint_, metadata_, field);
     } else {
       static_assert(std::is_same_v<T, int> || std::is_same_v<T, long long>, "unsupported setting type");
-      const long long count = checkpoint_count(checkpoint_, metadata_, field);
-      if (count > static_cast<long long>(std::numeric_limits<T>::max())) {
-        throw mann::FormatError("checkpoint " + checkpoint_ + ": metadata field " + field + " is " +
-                                std::to_string(count) + ", too large");
-      }
-      return static_cast<T>(count);
+      return with_checkpoint_name(checkpoint_, [&] {
+        return static_cast<T>(mann::metadata_int(metadata_, field, 0, std::numeric_limits<T>::max()));
+      });
     }
   }
 

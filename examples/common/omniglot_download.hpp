@@ -39,8 +39,6 @@ struct OmniglotDownloadOptions {
 
 namespace detail {
 
-inline constexpr const char* omniglot_sets[2] = {"images_background", "images_evaluation"};
-
 /// The executable for `tool` ("" → curl, then wget), searched in $PATH unless it holds a '/'; "" if none.
 inline std::string find_tool(const std::string& tool) {
   const std::vector<std::string> candidates = tool.empty() ? std::vector<std::string>{"curl", "wget"}
@@ -81,12 +79,6 @@ inline int run_process(const std::vector<std::string>& arguments) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/// Whether `dir` holds `set` as an extracted folder or as its zip.
-inline bool has_set(const std::filesystem::path& dir, const std::string& set) {
-  std::error_code error;
-  return std::filesystem::is_directory(dir / set, error) || std::filesystem::is_regular_file(dir / (set + ".zip"), error);
-}
-
 /// "" if `path` is a zip that libzip opens (consistency checked) with at least one entry, else why not.
 inline std::string zip_problem(const std::filesystem::path& path) {
   int code = 0;
@@ -124,8 +116,8 @@ inline void download_omniglot(const std::string& dir, const OmniglotDownloadOpti
   fs::create_directories(dir, error);
   if (error) throw mann::FileError(concat(where, ": cannot create ", dir, ": ", error.message()));
   const bool is_wget = fs::path(tool).filename().string().find("wget") != std::string::npos;
-  for (const char* set : detail::omniglot_sets) {
-    if (detail::has_set(dir, set)) continue;
+  for (const char* set : mann::detail::omniglot::set_names) {
+    if (mann::detail::omniglot::has_set(dir, set)) continue;  // the library's layout check
     const std::string url = options.base_url + set + ".zip";
     const fs::path target = fs::path(dir) / (std::string(set) + ".zip");
     const fs::path temporary = fs::path(dir) / ("." + std::string(set) + ".zip.part-" + std::to_string(::getpid()));

@@ -13,17 +13,10 @@
 #include <string>
 #include <system_error>
 
+#include "checkpoint_fields.hpp"  // detail::parse_whole
+
 namespace mann_examples {
 
-namespace detail {
-template <class T>
-bool parse_option_number(const std::string& text, T& value) {
-  if (text.empty()) return false;
-  const char* end = text.data() + text.size();
-  const auto [ptr, error] = std::from_chars(text.data(), end, value);
-  return error == std::errc() && ptr == end;
-}
-}  // namespace detail
 
 /// A finite number in [low, high] (`low_open`: (low, high]); NaN and inf are rejected.
 inline CLI::Validator finite_number(double low, double high, bool low_open = false) {
@@ -33,7 +26,7 @@ inline CLI::Validator finite_number(double low, double high, bool low_open = fal
   return CLI::Validator(
       [=](std::string& input) -> std::string {
         double value = 0;
-        if (!detail::parse_option_number(input, value) || !std::isfinite(value) ||
+        if (!detail::parse_whole(input, value) || !std::isfinite(value) ||
             (low_open ? value <= low : value < low) || value > high) {
           return input + " is not a finite number in " + range;
         }
@@ -47,7 +40,7 @@ inline CLI::Validator positive_number() {
   return CLI::Validator(
       [](std::string& input) -> std::string {
         double value = 0;
-        if (!detail::parse_option_number(input, value) || !std::isfinite(value) || value <= 0) {
+        if (!detail::parse_whole(input, value) || !std::isfinite(value) || value <= 0) {
           return input + " is not a finite number > 0";
         }
         return "";
@@ -60,7 +53,7 @@ inline CLI::Validator seed_number() {
   return CLI::Validator(
       [](std::string& input) -> std::string {
         unsigned long long value = 0;
-        if (!detail::parse_option_number(input, value)) return input + " is not an integer in [0, 2^64 - 1]";
+        if (!detail::parse_whole(input, value)) return input + " is not an integer in [0, 2^64 - 1]";
         return "";
       },
       "integer in [0, 2^64 - 1]");

@@ -234,7 +234,7 @@ TEST(KeyValueMemory, MissesOfOneBatchGoToDistinctSlots) {
   EXPECT_EQ(small.clock(), 1);
 }
 
-TEST(KeyValueMemory, LossAndUpdateRefuseACacheOfAnotherMemoryOrAStaleOne) {
+TEST(KeyValueMemory, LossUpdateAndBackwardRefuseACacheOfAnotherMemoryOrAStaleOne) {
   Memory m = hand_memory();
   Memory::Cache cache;
   // never filled by query()
@@ -264,6 +264,10 @@ TEST(KeyValueMemory, LossAndUpdateRefuseACacheOfAnotherMemoryOrAStaleOne) {
   expect_message_of<mann::ValueError>([&] { m.loss({3}, cache); },
                                       "cache.neighbours(0, 0) is 30, expected -1 or a slot in [0, 4)");
   EXPECT_THROW(m.update(cache, {3}), mann::ValueError);
+  large.loss({3}, cache);  // backward through the softmax would read m's key of slot 30
+  mann::MatrixD dqueries;
+  expect_message_of<mann::ValueError>([&] { m.backward(cache, mann::MatrixD::Zero(2, 1), dqueries); },
+                                      "cache.neighbours(0, 0) is 30, expected -1 or a slot in [0, 4)");
   EXPECT_EQ(m.values(), (std::vector<Value>{5, 7, 5, 9}));
   // a cache made before the last write
   m.query(column(3, 4), cache);

@@ -330,11 +330,8 @@ class KeyValueMemory {
   void backward(const Cache& cache, const ConstRef& dsoftmax, Mat& dqueries, Scalar loss_scale = Scalar(1)) const {
     const char* where = "mann::KeyValueMemory::backward";
     check_value(cache.has_loss, where, "cache", "without loss()", "a cache filled by loss()");
+    check_cache(cache, where, "call backward before update");  // it reads the neighbours' keys now
     check_shape(dsoftmax, options_.k, cache.normalised.cols(), where, "dsoftmax");
-    if (cache.version != version_) {
-      check_value(false, where, "cache.version", cache.version,
-                  detail::concat(version_, " (call backward before update)").c_str());
-    }
     dqueries.resize(key_size(), cache.normalised.cols());
     const Scalar t = static_cast<Scalar>(options_.inverse_temperature);
     for (Index j = 0; j < cache.normalised.cols(); ++j) {
