@@ -53,19 +53,18 @@ class CheckpointSettings {
   /// T: int, long long, unsigned long long, double, bool or std::string.
   template <class T>
   void resolve(const std::string& field, const std::string& option, T& value) {
-    const bool given = given_.count(option) > 0;
     if (metadata_.find(field) == metadata_.end()) {
-      if (!given) missing_.emplace_back(field, option);
+      if (given_.count(option) == 0) missing_.emplace_back(field, option);
       return;
     }
-    const T stored = parse<T>(field);
-    if (!given) {
-      value = stored;
-    } else if (!(value == stored)) {
-      throw mann::ValueError(option + " " + text(value) + " differs from the checkpoint's " + field + " = " +
-                             text(stored) + " (" + checkpoint_ + "); leave " + option +
-                             " out to use the checkpoint's value");
-    }
+    settle(field, option, value, parse<T>(field));
+  }
+
+  /// As resolve(), for a field that versions before it did not write: a checkpoint without it was
+  /// trained with `earlier` (the value those versions always used), and is treated as holding it.
+  template <class T>
+  void resolve_or_earlier(const std::string& field, const std::string& option, T& value, const T& earlier) {
+    settle(field, option, value, metadata_.find(field) == metadata_.end() ? earlier : parse<T>(field));
   }
 
   /// \throws mann::FormatError listing every field that was missing and not given.
@@ -82,6 +81,18 @@ class CheckpointSettings {
   }
 
  private:
+  // `value` becomes `stored` unless the option was given; given with another value, it is an error.
+  template <class T>
+  void settle(const std::string& field, const std::string& option, T& value, const T& stored) const {
+    if (given_.count(option) == 0) {
+      value = stored;
+    } else if (!(value == stored)) {
+      throw mann::ValueError(option + " " + text(value) + " differs from the checkpoint's " + field + " = " +
+                             text(stored) + " (" + checkpoint_ + "); leave " + option +
+                             " out to use the checkpoint's value");
+    }
+  }
+
   template <class T>
   T parse(const std::string& field) const {
     if constexpr (std::is_same_v<T, std::string>) {

@@ -30,6 +30,7 @@
 
 #include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/lrua_formulation.hpp"
 #include "../common/options.hpp"
 #include "../common/output.hpp"
 #include "../common/plot.hpp"
@@ -54,7 +55,7 @@ struct Settings {
   unsigned long long seed = 1;
   double learning_rate = 1e-3;
   int controller_size = 200, slots = 128, width = 40, heads = 4;
-  double read_sharpness = 1.0;
+  mann_examples::LruaFormulation formulation;  // LruaHead's defaults (β = 10, ε = 1e-2)
   std::string out_dir = "out/gp_regression";
   std::string checkpoint;
   bool resume = false;
@@ -295,7 +296,7 @@ Model make_model(const Settings& s, int dimension) {
   o.slots = s.slots;
   o.width = s.width;
   o.heads = s.heads;
-  o.read_sharpness = s.read_sharpness;
+  s.formulation.apply(o);
   mann::LruaHead<float> head(o);
   mann::Rng rng(s.seed + static_cast<unsigned long long>(dimension));
   return Model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
@@ -324,7 +325,7 @@ void resolve_from_checkpoint(Settings& s, int dimension, const std::set<std::str
   c.resolve("head.slots", "--memory-slots", s.slots);
   c.resolve("head.width", "--memory-width", s.width);
   c.resolve("head.heads", "--heads", s.heads);
-  c.resolve("head.read_sharpness", "--read-sharpness", s.read_sharpness);
+  s.formulation.resolve(c);
   c.resolve("episode_length", "--episode-length", s.episode_length);
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   c.finish();
@@ -468,7 +469,7 @@ int main(int argc, char** argv) {
   app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
-  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(mann_examples::positive_number())->capture_default_str();
+  s.formulation.add_options(app);
   app.add_option("--out-dir", s.out_dir, "where logs, checkpoints, CSV tables and plots go")->capture_default_str();
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/mann_<D>d.safetensors; needs a single --dims)");
   app.add_flag("--resume", s.resume, "continue training from the checkpoint(s)");

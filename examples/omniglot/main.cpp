@@ -34,6 +34,7 @@
 
 #include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/lrua_formulation.hpp"
 #include "../common/omniglot_download.hpp"
 #include "../common/options.hpp"
 #include "../common/output.hpp"
@@ -57,8 +58,9 @@ struct Settings {
   int slots = 128, width = 40, heads = 4;
   int controller_size = 200;
   double usage_decay = 0.99;
-  double read_sharpness = 1.0;
+  mann_examples::LruaFormulation formulation;  // LruaHead's defaults (β = 10, ε = 1e-2)
   double learning_rate = 1e-4;
+  double final_learning_rate = 0;  // 0: constant --learning-rate
   bool persistent_memory = false;
   bool curriculum = false;
   int curriculum_max = 0;
@@ -239,6 +241,15 @@ mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, 
   return metadata;
 }
 
+/// The learning rate after `done` episodes: --learning-rate, or with --final-learning-rate a cosine
+/// from --learning-rate at 0 to --final-learning-rate at --episodes.
+double learning_rate_at(const Settings& s, long long done) {
+  if (s.final_learning_rate <= 0 || s.episodes <= 0) return s.learning_rate;
+  const double progress = std::min(1.0, static_cast<double>(done) / static_cast<double>(s.episodes));
+  return s.final_learning_rate +
+         (s.learning_rate - s.final_learning_rate) * 0.5 * (1 + std::cos(3.14159265358979323846 * progress));
+}
+
 /// --resume / --eval-only: the settings the model needs, from its checkpoint (see
 /// examples/common/checkpoint_settings.hpp). The seed is the checkpoint's on --resume only (with
 /// --eval-only it just picks the test episodes).
@@ -263,7 +274,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.model == "mann") {
     c.resolve("controller", "--controller", s.controller);
     c.resolve("head.usage_decay", "--usage-decay", s.usage_decay);
-    c.resolve("head.read_sharpness", "--read-sharpness", s.read_sharpness);
+    s.formulation.resolve(c);
   }
   c.finish();
 }
@@ -313,7 +324,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   if (!s.eval_only && done < s.episodes) {
     mann_examples::CsvLog csv(csv_path, csv_header(), s.resume ? done : -1);
     std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, " << threads
-              << " threads); evaluating on held-out classes every " << s.eval_every << "\n";
+              << " threads), learning rate " << s.learning_rate
+              << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
+              << "; evaluating on held-out classes every " << s.eval_every << "\n";
     mann_examples::ProgressLine progress(s.episodes);
     const long long done_at_start = done;
     const auto start = Clock::now();
@@ -330,6 +343,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
       }
       const int size = static_cast<int>(std::min<long long>(s.batch, s.episodes - done));
       train->generate(batch, size, static_cast<std::uint64_t>(done), trainer.pool());
+      optimizer.set_learning_rate(learning_rate_at(s, done));
       const float loss = trainer.train_step(batch, optimizer, encoding, &running);
       running_loss += loss;
       ++running_steps;
@@ -434,7 +448,7 @@ int run(const Settings& s) {
   o.width = s.width;
   o.heads = s.heads;
   o.usage_decay = s.usage_decay;
-  o.read_sharpness = s.read_sharpness;
+  s.formulation.apply(o);
   mann::LruaHead<float> head(o);
   if (s.controller == "ff") {
     using Model = mann::Mann<float, mann::FeedForward<float>, mann::LruaHead<float>>;
@@ -464,8 +478,9 @@ int main(int argc, char** argv) {
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units / feed-forward width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(mann_examples::finite_number(0.0, 1.0))->capture_default_str();
-  app.add_option("--read-sharpness", s.read_sharpness, "LRUA: beta in w_r = softmax(beta K); 1 is the paper's eq. 3")->check(mann_examples::positive_number())->capture_default_str();
+  s.formulation.add_options(app);
   app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(mann_examples::positive_number())->capture_default_str();
+  app.add_option("--final-learning-rate", s.final_learning_rate, "if given: the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes")->check(mann_examples::positive_number());
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
   app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");
   app.add_option("--curriculum-max", s.curriculum_max, "largest class count of the curriculum")->check(CLI::Range(2, 3125));

@@ -11,11 +11,10 @@ int main() {
   task.length = 50;
   mann::MannConfig config;  // 5 classes, one-hot labels
   config.input_size = task.dimension;
-  mann::LruaHead<float>::Options memory;  // the paper's: 128 slots x 40, 4 heads
+  mann::LruaHead<float>::Options memory;  // the paper's 128 slots x 40, 4 heads; reads softmax(10 K)
   memory.slots = 32;
   memory.width = 16;
   memory.heads = 2;
-  memory.read_sharpness = 10;
   mann::LruaHead<float> head(memory);
   mann::Rng rng(1);
   Model model(config, mann::Lstm<float>(Model::controller_input_size(config, head), 32, rng), head, rng);

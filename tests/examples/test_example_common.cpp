@@ -116,6 +116,34 @@ TEST(CheckpointSettings, AnOlderCheckpointNeedsTheMissingSettingsGiven) {
   EXPECT_THROW(bad.resolve("head.slots", "--memory-slots", slots), mann::FormatError);
 }
 
+// A field added later (head.key_strength): a checkpoint without it holds the value every earlier
+// version used, and is compared with a given option like any other field.
+TEST(CheckpointSettings, AFieldAddedLaterDefaultsToTheEarlierValue) {
+  const mann::CheckpointMetadata old{{"head.read_sharpness", "10"}};
+  {
+    mann_examples::CheckpointSettings settings("old.safetensors", old, {});
+    std::string strength = "learned";  // the binary's default, say
+    settings.resolve_or_earlier("head.key_strength", "--key-strength", strength, std::string("fixed"));
+    settings.finish();
+    EXPECT_EQ(strength, "fixed");
+  }
+  {
+    mann_examples::CheckpointSettings settings("old.safetensors", old, {"--key-strength"});
+    std::string strength = "learned";
+    EXPECT_EQ(mann_test::error_of<mann::ValueError>([&] {
+                settings.resolve_or_earlier("head.key_strength", "--key-strength", strength, std::string("fixed"));
+              }),
+              "--key-strength learned differs from the checkpoint's head.key_strength = fixed (old.safetensors); "
+              "leave --key-strength out to use the checkpoint's value");
+  }
+  {
+    mann_examples::CheckpointSettings settings("new.safetensors", {{"head.key_strength", "learned"}}, {});
+    std::string strength = "fixed";
+    settings.resolve_or_earlier("head.key_strength", "--key-strength", strength, std::string("fixed"));
+    EXPECT_EQ(strength, "learned");
+  }
+}
+
 TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {
   CommonTempDir dir;
   const std::string out = dir.file("a/b");

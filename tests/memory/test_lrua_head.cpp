@@ -17,7 +17,7 @@ using mann::MatrixD;
 using Head = mann::LruaHead<double>;
 
 Head::Options four_slots() {
-  Head::Options o;
+  Head::Options o = Head::Options::paper();
   o.slots = 4;
   o.width = 2;
   o.heads = 1;
@@ -43,9 +43,9 @@ TEST(LruaHead, MetadataHoldsEveryOptionRoundTrip) {
   o.read_sharpness = 10;
   o.epsilon = 1e-7;
   const auto metadata = Head(o).metadata();
-  const std::map<std::string, std::string> expected{{"slots", "4"},         {"width", "2"},
-                                                    {"heads", "1"},         {"usage_decay", "0.95"},
-                                                    {"epsilon", "1e-07"},   {"read_sharpness", "10"}};
+  const std::map<std::string, std::string> expected{
+      {"slots", "4"},        {"width", "2"},           {"heads", "1"},         {"usage_decay", "0.95"},
+      {"epsilon", "1e-07"},  {"read_sharpness", "10"}, {"key_strength", "fixed"}, {"initial_memory", "0"}};
   EXPECT_EQ(metadata, expected);
   // The shortest text that reads back as the same double.
   o.read_sharpness = 0.1 + 0.2;
@@ -161,14 +161,25 @@ TEST(LruaHead, ZeroedRowGivesNoNaNInFloat) {
   }
 }
 
-class LruaHeadGradient : public ::testing::TestWithParam<double> {};
+struct Formulation {
+  const char* name;
+  double read_sharpness, epsilon;
+  bool learned_key_strength;
+  double initial_memory;
+};
+
+class LruaHeadGradient : public ::testing::TestWithParam<Formulation> {};
 
 TEST_P(LruaHeadGradient, ProjectionGradientMatchesFiniteDifferences) {
+  const Formulation f = GetParam();
   Head::Options o;
   o.slots = 5;
   o.width = 3;
   o.heads = 2;
-  o.read_sharpness = GetParam();
+  o.read_sharpness = f.read_sharpness;
+  o.epsilon = f.epsilon;
+  o.learned_key_strength = f.learned_key_strength;
+  o.initial_memory = f.initial_memory;
   Head head(o);
   mann::Rng rng(3);
   const int T = 6, B = 2;
@@ -196,11 +207,60 @@ TEST_P(LruaHeadGradient, ProjectionGradientMatchesFiniteDifferences) {
   EXPECT_LT(result.max_relative_error, 1e-6) << result.worst << " a=" << result.analytic << " n=" << result.numeric;
 }
 
-INSTANTIATE_TEST_SUITE_P(ReadSharpness, LruaHeadGradient, ::testing::Values(1.0, 7.5));
+INSTANTIATE_TEST_SUITE_P(Formulations, LruaHeadGradient,
+                         ::testing::Values(Formulation{"paper", 1.0, 1e-6, false, 0.0},
+                                           Formulation{"sharp", 7.5, 1e-6, false, 0.0},
+                                           Formulation{"sharp_floored", 10.0, 1e-2, false, 0.0},
+                                           Formulation{"learned_strength", 1.0, 1e-2, true, 0.0},
+                                           Formulation{"constant_memory", 10.0, 1e-6, false, 0.05}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// β = 1 + softplus(β̂) read from the projection's last H rows: softmax(β K) by hand.
+TEST(LruaHead, LearnedKeyStrengthScalesTheSimilarity) {
+  Head::Options o = four_slots();
+  o.learned_key_strength = true;
+  Head head(o);
+  EXPECT_EQ(head.projection_size(), 4);  // k (2), α, β̂
+  Head::Step s0, s1;
+  head.wipe(s0, 1);
+  MatrixD p(4, 1);
+  p << 1, 0, 0, std::log(std::exp(2.0) - 1);  // softplus(β̂) = 2, so β = 3
+  head.forward_step(p, s0, s1);
+  EXPECT_NEAR(s1.strengths(0, 0), 3.0, 1e-14);
+  const double K0 = cosine(0.5, 0, 1, 0, 1e-6);
+  const double z = std::exp(3 * K0) + 3;
+  EXPECT_NEAR(s1.read_weights(0, 0), std::exp(3 * K0) / z, 1e-14);
+  EXPECT_NEAR(s1.read_weights(1, 0), 1 / z, 1e-14);
+  // A fixed β other than 1 with a learned one is a contradiction.
+  o.read_sharpness = 10;
+  EXPECT_THROW(Head{o}, mann::ValueError);
+}
+
+TEST(LruaHead, InitialMemoryFillsTheWipedMemory) {
+  Head::Options o = four_slots();
+  o.initial_memory = 0.25;
+  Head head(o);
+  Head::Step s0, s1;
+  head.wipe(s0, 2);
+  EXPECT_TRUE((s0.memory.array() == 0.25).all());
+  EXPECT_TRUE((s0.reads.array() == 0).all());
+  head.forward_step(MatrixD::Zero(3, 2), s0, s1);  // zero keys: only the zeroed slot changes
+  EXPECT_EQ(s1.memory.row(0).norm(), 0.0);         // eq. 8's least-used slot is still zeroed
+  EXPECT_TRUE((s1.memory.bottomRows(3).array() == 0.25).all());
+}
 
 TEST(LruaHead, RejectsBadOptionsAndShapes) {
   Head::Options o = four_slots();
   o.heads = 5;
+  EXPECT_THROW(Head{o}, mann::ValueError);
+  o = four_slots();
+  o.epsilon = 0;
+  EXPECT_THROW(Head{o}, mann::ValueError);
+  o = four_slots();
+  o.initial_memory = std::nan("");
+  EXPECT_THROW(Head{o}, mann::ValueError);
+  o = four_slots();
+  o.read_sharpness = INFINITY;
   EXPECT_THROW(Head{o}, mann::ValueError);
   Head head(four_slots());
   Head::Step s0, s1;

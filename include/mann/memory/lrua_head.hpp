@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,7 +19,8 @@ namespace mann {
 /// LRUA memory access. One step, per batch element, in the order SPEC §1 gives:
 ///   w_w_t = σ(α) w_r_{t−1} + (1 − σ(α)) w_lu_{t−1}                    eq. 7 (per head)
 ///   zero the least used slot argmin w_u_{t−1}, then M_t = M_{t−1} + Σ_h w_w_t kᵀ   eq. 8
-///   w_r_t = softmax_i K(k, M_t(i)),  r_t = M_tᵀ w_r_t                  eqs 2–4 (read from M_t)
+///   w_r_t = softmax_i β K(k, M_t(i)),  r_t = M_tᵀ w_r_t                eqs 2–4 (read from M_t;
+///                                                                      β = 1 is eq. 3 as written)
 ///   w_u_t = γ w_u_{t−1} + Σ_h w_r_t + Σ_h w_w_t                        eq. 5
 ///   w_lu_t = 1 on the H smallest entries of w_u_t, else 0               eq. 6 (n = H reads)
 /// Gradient: the least-used indicator w_lu and the choice of the zeroed slot are piecewise constant
@@ -29,7 +31,8 @@ namespace mann {
 /// argmin the first slot, lowest index first; eq. 6's "≤ m(w_u, n)" would select every tied slot.
 ///
 /// Input each step: a projection of the controller output, projection_size() × B: rows
-/// h·W … h·W + W − 1 the key of head h, rows H·W + h the gate logit α of head h.
+/// h·W … h·W + W − 1 the key of head h, rows H·W + h the gate logit α of head h, and with a learned
+/// key strength rows H·W + H + h its logit β̂ of head h.
 /// Output: reads, H·W × B (head h at rows h·W …).
 template <class Scalar = float>
 class LruaHead {
@@ -42,11 +45,31 @@ class LruaHead {
     Index width = 40;           ///< W
     Index heads = 4;            ///< H (reads = writes = H)
     double usage_decay = 0.99;  ///< γ
-    double epsilon = 1e-6;      ///< inside the cosine's square roots
-    /// β in w_r = softmax(β K): 1 is eq. 3 as the paper writes it. A fixed β > 1 sharpens the reads
-    /// (cosines lie in [−1, 1], so with β = 1 the best of 128 slots gets at most e²/(e² + 127) of the
-    /// weight); an option, not the default.
-    double read_sharpness = 1.0;
+    /// ε inside the cosine's square roots, ‖v‖_ε = √(‖v‖² + ε) (eq. 2). It floors the norm of a
+    /// nearly empty row at √ε, and with it the factor β / ‖M(i)‖_ε by which each step back through
+    /// such a row multiplies the memory's gradient. The default 1e-2 (with β = 10) keeps float32
+    /// gradients within 1e-4 of float64 ones; at the paper's 1e-6 with β = 10 they are rounding noise
+    /// at initial weights (docs/results.md, "The LRUA read in float32").
+    double epsilon = 1e-2;
+    /// β in w_r = softmax(β K) when the key strength is fixed (eq. 3 has β = 1). Cosines lie in
+    /// [−1, 1], so with β = 1 the best of 128 slots gets at most e²/(e² + 127) of the weight and the
+    /// MANN does not learn Omniglot in 40 000 episodes; the default 10 learns (docs/results.md).
+    double read_sharpness = 10.0;
+    /// β learned per head and step from the controller, β = 1 + softplus(β̂) (the NTM's key
+    /// strength, Graves et al. eq. 5, floored at eq. 3's β = 1); read_sharpness must then be 1.
+    bool learned_key_strength = false;
+    /// Every entry of the wiped memory (0: the paper). The slot that eq. 8 zeroes is still zeroed.
+    double initial_memory = 0.0;
+
+    /// Eqs 2–8 exactly as the paper writes them: β = 1, ε = 1e-6, memory wiped to zero.
+    static Options paper() {
+      Options o;
+      o.epsilon = 1e-6;
+      o.read_sharpness = 1.0;
+      o.learned_key_strength = false;
+      o.initial_memory = 0.0;
+      return o;
+    }
   };
 
   /// One step's cache and the memory state after it. Per batch element b the blocks are
@@ -62,6 +85,7 @@ class LruaHead {
     Mat memory_norm;          ///< ‖M_t(i)‖_ε, N × B
     Mat key_norm;             ///< ‖k_h‖_ε, H × B
     Mat gates;                ///< σ(α_h), H × B
+    Mat strengths;            ///< β_h, H × B
     Mat reads;                ///< r_t, H·W × B
   };
 
@@ -80,12 +104,21 @@ class LruaHead {
                 "in [1, slots]");
     check_value(options.usage_decay >= 0 && options.usage_decay <= 1, "mann::LruaHead", "usage_decay",
                 options.usage_decay, "in [0, 1]");
-    check_value(options.read_sharpness > 0, "mann::LruaHead", "read_sharpness", options.read_sharpness, "> 0");
+    check_value(options.read_sharpness > 0 && std::isfinite(options.read_sharpness), "mann::LruaHead",
+                "read_sharpness", options.read_sharpness, "finite and > 0");
+    check_value(!options.learned_key_strength || options.read_sharpness == 1.0, "mann::LruaHead", "read_sharpness",
+                options.read_sharpness, "1 with a learned key strength (β = 1 + softplus(β̂))");
+    check_value(options.epsilon > 0 && std::isfinite(options.epsilon), "mann::LruaHead", "epsilon", options.epsilon,
+                "finite and > 0");
+    check_value(std::isfinite(options.initial_memory), "mann::LruaHead", "initial_memory", options.initial_memory,
+                "finite");
     cosine_.epsilon = static_cast<Scalar>(options.epsilon);
   }
 
   const Options& options() const { return options_; }
-  Index projection_size() const { return options_.heads * options_.width + options_.heads; }
+  Index projection_size() const {
+    return options_.heads * options_.width + options_.heads * (options_.learned_key_strength ? 2 : 1);
+  }
   Index read_size() const { return options_.heads * options_.width; }
   static std::string name() { return "lrua"; }
   /// Every option as text (numbers in shortest round-trip form), for checkpoint metadata; Mann
@@ -97,7 +130,9 @@ class LruaHead {
     };
     return {{"slots", std::to_string(options_.slots)},          {"width", std::to_string(options_.width)},
             {"heads", std::to_string(options_.heads)},          {"usage_decay", number(options_.usage_decay)},
-            {"epsilon", number(options_.epsilon)},              {"read_sharpness", number(options_.read_sharpness)}};
+            {"epsilon", number(options_.epsilon)},              {"read_sharpness", number(options_.read_sharpness)},
+            {"key_strength", options_.learned_key_strength ? "learned" : "fixed"},
+            {"initial_memory", number(options_.initial_memory)}};
   }
 
   void resize_step(Step& s, Index batch) const {
@@ -112,14 +147,15 @@ class LruaHead {
     s.memory_norm.resize(N, batch);
     s.key_norm.resize(H, batch);
     s.gates.resize(H, batch);
+    s.strengths.resize(H, batch);
     s.reads.resize(H * W, batch);
   }
 
-  /// The wiped state before an episode: memory, weights, usage and reads zero; w_lu on the first
-  /// H slots (the tie-break rule above applied to an all-zero usage).
+  /// The wiped state before an episode: memory initial_memory (0), weights, usage and reads zero;
+  /// w_lu on the first H slots (the tie-break rule above applied to an all-zero usage).
   void wipe(Step& s, Index batch) const {
     resize_step(s, batch);
-    s.memory.setZero();
+    s.memory.setConstant(static_cast<Scalar>(options_.initial_memory));
     s.read_weights.setZero();
     s.write_weights.setZero();
     s.usage.setZero();
@@ -153,7 +189,13 @@ class LruaHead {
       memory.row(zeroed).setZero();
       add_slot_outer_product<Scalar>(write, keys, memory);  // eq. 8
       cosine_.similarity(memory, keys, similarity, cur.memory_norm.col(b), cur.key_norm.col(b));
-      softmax_columns(static_cast<Scalar>(options_.read_sharpness) * similarity, read);  // eq. 3
+      for (Index h = 0; h < H; ++h) {
+        const Scalar beta = options_.learned_key_strength
+                                ? Scalar(1) + softplus(projection(strength_row(h), b))
+                                : static_cast<Scalar>(options_.read_sharpness);
+        cur.strengths(h, b) = beta;
+        softmax_columns(beta * similarity.col(h), read.col(h));  // eq. 3
+      }
       Eigen::Map<Mat> reads(cur.reads.col(b).data(), W, H);
       reads.setZero();
       add_slot_transpose_product<Scalar>(memory, read, reads);  // eq. 4
@@ -194,8 +236,14 @@ class LruaHead {
       add_slot_outer_product<Scalar>(read, d_r, d_memory);
       add_slot_product<Scalar>(memory, d_r, d_read);
       // w_r = softmax(K) (eq. 3), then the cosine (eq. 2)
-      softmax_weights_backward<Scalar>(read, d_read, carry.d_scores);
-      carry.d_scores *= static_cast<Scalar>(options_.read_sharpness);
+      softmax_weights_backward<Scalar>(read, d_read, carry.d_scores);  // dL/d(β K)
+      for (Index h = 0; h < H; ++h) {
+        if (options_.learned_key_strength) {  // β = 1 + softplus(β̂): dβ = Σ_i dL/d(βK)_i K_i
+          const Scalar d_beta = carry.d_scores.col(h).dot(cur.similarity.col(b * H + h));
+          d_projection(strength_row(h), b) = d_beta * sigmoid(projection(strength_row(h), b));
+        }
+        carry.d_scores.col(h) *= cur.strengths(h, b);
+      }
       d_keys.setZero();
       cosine_.similarity_backward(memory, keys, cur.similarity.middleCols(b * H, H), cur.memory_norm.col(b),
                                   cur.key_norm.col(b), carry.d_scores, d_memory, d_keys, carry.scratch_n,
@@ -237,6 +285,8 @@ class LruaHead {
       least_used(best) = Scalar(1);
     }
   }
+
+  Index strength_row(Index h) const { return options_.heads * (options_.width + 1) + h; }
 
   Options options_;
   CosineAddressing<Scalar> cosine_;

@@ -1,0 +1,59 @@
+// examples/common/lrua_formulation.hpp: helpers shared by the examples (not part of the library):
+// the command-line options of the LRUA read's formulation (β, ε, learned key strength, initial
+// memory), their defaults (mann::LruaHead's), and their resolution from a checkpoint.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "mann/memory/lrua_head.hpp"
+
+#include "checkpoint_settings.hpp"
+#include "options.hpp"
+
+namespace mann_examples {
+
+struct LruaFormulation {
+  double read_sharpness = mann::LruaHead<float>::Options{}.read_sharpness;
+  double epsilon = mann::LruaHead<float>::Options{}.epsilon;
+  std::string key_strength = mann::LruaHead<float>::Options{}.learned_key_strength ? "learned" : "fixed";
+  double initial_memory = mann::LruaHead<float>::Options{}.initial_memory;
+
+  void add_options(CLI::App& app) {
+    app.add_option("--read-sharpness", read_sharpness,
+                   "LRUA: fixed beta in w_r = softmax(beta K); 1 is the paper's eq. 3")
+        ->check(positive_number())
+        ->capture_default_str();
+    app.add_option("--norm-epsilon", epsilon,
+                   "LRUA: epsilon in the cosine's norms sqrt(|v|^2 + epsilon); the paper's is 1e-6")
+        ->check(positive_number())
+        ->capture_default_str();
+    app.add_option("--key-strength", key_strength,
+                   "LRUA: fixed (beta = --read-sharpness) | learned (beta = 1 + softplus, per head and step)")
+        ->check(CLI::IsMember({"fixed", "learned"}))
+        ->capture_default_str();
+    app.add_option("--initial-memory", initial_memory, "LRUA: every entry of the wiped memory (the paper: 0)")
+        ->check(finite_number(-1e6, 1e6))
+        ->capture_default_str();
+  }
+
+  /// --read-sharpness 1 --norm-epsilon 1e-6: eqs 2–8 as the paper writes them.
+  void resolve(CheckpointSettings& c) {
+    c.resolve("head.read_sharpness", "--read-sharpness", read_sharpness);
+    c.resolve("head.epsilon", "--norm-epsilon", epsilon);
+    // Written since these options exist; a checkpoint without them was trained with the then only value.
+    c.resolve_or_earlier("head.key_strength", "--key-strength", key_strength, std::string("fixed"));
+    c.resolve_or_earlier("head.initial_memory", "--initial-memory", initial_memory, 0.0);
+  }
+
+  template <class Options>
+  void apply(Options& o) const {
+    o.read_sharpness = read_sharpness;
+    o.epsilon = epsilon;
+    o.learned_key_strength = key_strength == "learned";
+    o.initial_memory = initial_memory;
+  }
+};
+
+}  // namespace mann_examples

@@ -1,0 +1,95 @@
+// mann/train/precision_check.hpp: float32 gradients against float64 ones of the same model, weights
+// and episodes, per parameter tensor. Finite differences (grad_check.hpp) say the backward pass is
+// the derivative; this says whether float32 can compute it at the weights and settings you train with.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "mann/core/episode.hpp"
+#include "mann/core/error.hpp"
+#include "mann/core/parameter.hpp"
+
+namespace mann {
+
+/// One tensor's normwise relative error ‖g32 − g64‖ / ‖g64‖ (absolute where ‖g64‖ = 0).
+struct TensorPrecision {
+  std::string name;
+  double relative_error = 0;
+  double reference_norm = 0;  ///< ‖g64‖
+};
+
+struct PrecisionCheckResult {
+  std::vector<TensorPrecision> tensors;
+  double loss_float = 0, loss_double = 0;
+  /// The largest relative error over the tensors (infinite if a float gradient is not finite).
+  double worst_error() const {
+    double worst = 0;
+    for (const auto& t : tensors) worst = std::max(worst, std::isnan(t.relative_error) ? INFINITY : t.relative_error);
+    return worst;
+  }
+  const TensorPrecision& worst() const {
+    MANN_ASSERT(!tensors.empty());
+    return *std::max_element(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
+      return !(a.relative_error >= b.relative_error) && !std::isnan(a.relative_error);
+    });
+  }
+};
+
+/// The episodes cast to double (exactly: every float is a double).
+inline EpisodeBatch<double> to_double(const EpisodeBatch<float>& episodes) {
+  EpisodeBatch<double> result;
+  result.resize(episodes.length(), episodes.batch(), episodes.inputs.at(0).rows(), episodes.targets.at(0).rows());
+  for (Index t = 0; t < episodes.length(); ++t) {
+    result.inputs[t] = episodes.inputs[t].cast<double>();
+    result.targets[t] = episodes.targets[t].cast<double>();
+    result.instance[t] = episodes.instance[t];
+  }
+  return result;
+}
+
+/// Copies model32's weights into model64 (same structure: the same parameter names and shapes),
+/// runs forward and backward of both on `episodes` from zeroed gradients and compares every
+/// parameter tensor's gradient. Both models' gradients are left holding this batch's.
+/// Model: anything with forward(batch, workspace), backward(batch, workspace), parameters() and a
+/// Workspace type, e.g. Mann<float, …> and Mann<double, …>.
+/// \throws ShapeError if the two models' parameters differ in name or shape.
+template <class Model32, class Model64>
+PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64, const EpisodeBatch<float>& episodes) {
+  auto p32 = model32.parameters();
+  auto p64 = model64.parameters();
+  if (p32.size() != p64.size()) {
+    throw ShapeError("mann::compare_float_gradients: the models have " + std::to_string(p32.size()) + " and " +
+                     std::to_string(p64.size()) + " parameter tensors");
+  }
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    if (p32[i].name != p64[i].name) {
+      throw ShapeError("mann::compare_float_gradients: parameter " + std::to_string(i) + " is " + p32[i].name +
+                       " in one model and " + p64[i].name + " in the other");
+    }
+    check_shape(p64[i].parameter->value, p32[i].parameter->value.rows(), p32[i].parameter->value.cols(),
+                "mann::compare_float_gradients", p64[i].name.c_str());
+    p64[i].parameter->value = p32[i].parameter->value.template cast<double>();
+  }
+  const EpisodeBatch<double> episodes64 = to_double(episodes);
+  typename Model32::Workspace ws32;
+  typename Model64::Workspace ws64;
+  zero_grad(p32);
+  zero_grad(p64);
+  PrecisionCheckResult result;
+  result.loss_float = static_cast<double>(model32.forward(episodes, ws32));
+  model32.backward(episodes, ws32);
+  result.loss_double = model64.forward(episodes64, ws64);
+  model64.backward(episodes64, ws64);
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    const MatrixD& reference = p64[i].parameter->grad;
+    const double norm = reference.norm();
+    const double difference = (p32[i].parameter->grad.template cast<double>() - reference).norm();
+    result.tensors.push_back({p32[i].name, norm > 0 ? difference / norm : difference, norm});
+  }
+  return result;
+}
+
+}  // namespace mann
