@@ -15,10 +15,16 @@
 namespace mann_examples {
 
 struct LruaFormulation {
-  double read_sharpness = mann::LruaHead<float>::Options{}.read_sharpness;
-  double epsilon = mann::LruaHead<float>::Options{}.epsilon;
-  std::string key_strength = mann::LruaHead<float>::Options{}.learned_key_strength ? "learned" : "fixed";
-  double initial_memory = mann::LruaHead<float>::Options{}.initial_memory;
+  double read_sharpness, epsilon;
+  std::string key_strength;
+  double initial_memory;
+
+  /// The defaults of the options: LruaHead's unless an example measured better ones.
+  explicit LruaFormulation(const mann::LruaHead<float>::Options& defaults = {})
+      : read_sharpness(defaults.read_sharpness),
+        epsilon(defaults.epsilon),
+        key_strength(defaults.learned_key_strength ? "learned" : "fixed"),
+        initial_memory(defaults.initial_memory) {}
 
   void add_options(CLI::App& app) {
     app.add_option("--read-sharpness", read_sharpness,

@@ -55,7 +55,9 @@ struct Settings {
   unsigned long long seed = 1;
   double learning_rate = 1e-3;
   int controller_size = 200, slots = 128, width = 40, heads = 4;
-  mann_examples::LruaFormulation formulation;  // LruaHead's defaults (β = 10, ε = 1e-2)
+  // The paper's read (eq. 3: β = 1, ε = 1e-6), not LruaHead's default β = 10, ε = 1e-2: with that, lr
+  // 1e-3 diverged in 1-D at 98 000 episodes (docs/results.md, GP regression).
+  mann_examples::LruaFormulation formulation{mann::LruaHead<float>::Options::paper()};
   std::string out_dir = "out/gp_regression";
   std::string checkpoint;
   bool resume = false;

@@ -38,7 +38,7 @@ struct TrainingSettings {
   std::string name;
   mann::MannConfig config;
   mann::Index controller_size = 200;
-  mann::LruaHead<float>::Options head;  // the library's defaults unless a case says otherwise
+  mann::LruaHead<float>::Options head;  // the library's defaults unless the example has its own
   double learning_rate = 1e-4;
   Batches batches;
 };
@@ -68,6 +68,7 @@ TrainingSettings gp_example(int dimension) {
   s.config.label_size = 1;
   s.config.output = mann::OutputKind::gaussian;
   s.learning_rate = 1e-3;
+  s.head = mann::LruaHead<float>::Options::paper();  // the GP example's read (examples/gp_regression)
   mann::GpOptions options;
   options.dimension = dimension;
   auto generator = std::make_shared<mann::GpEpisodes<float>>(options, 50, 23);
