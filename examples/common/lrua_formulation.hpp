@@ -20,7 +20,7 @@ struct LruaFormulation {
   double initial_memory;
 
   /// The defaults of the options: LruaHead's unless an example measured better ones.
-  explicit LruaFormulation(const mann::LruaHead<float>::Options& defaults = {})
+  explicit LruaFormulation(const mann::LruaHeadOptions& defaults = {})
       : read_sharpness(defaults.read_sharpness),
         epsilon(defaults.epsilon),
         key_strength(defaults.learned_key_strength ? "learned" : "fixed"),
@@ -53,8 +53,7 @@ struct LruaFormulation {
     c.resolve_or_earlier("head.initial_memory", "--initial-memory", initial_memory, 0.0);
   }
 
-  template <class Options>
-  void apply(Options& o) const {
+  void apply(mann::LruaHeadOptions& o) const {
     o.read_sharpness = read_sharpness;
     o.epsilon = epsilon;
     o.learned_key_strength = key_strength == "learned";

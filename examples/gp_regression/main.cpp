@@ -57,7 +57,7 @@ struct Settings {
   int controller_size = 200, slots = 128, width = 40, heads = 4;
   // The paper's read (eq. 3: β = 1, ε = 1e-6), not LruaHead's default β = 10, ε = 1e-2: with that, lr
   // 1e-3 diverged in 1-D at 98 000 episodes (docs/results.md, GP regression).
-  mann_examples::LruaFormulation formulation{mann::LruaHead<float>::Options::paper()};
+  mann_examples::LruaFormulation formulation{mann::LruaHeadOptions::paper()};
   std::string out_dir = "out/gp_regression";
   std::string checkpoint;
   bool resume = false;

@@ -38,7 +38,7 @@ struct TrainingSettings {
   std::string name;
   mann::MannConfig config;
   mann::Index controller_size = 200;
-  mann::LruaHead<float>::Options head;  // the library's defaults unless the example has its own
+  mann::LruaHeadOptions head;  // the library's defaults unless the example has its own
   double learning_rate = 1e-4;
   Batches batches;
 };
@@ -68,7 +68,7 @@ TrainingSettings gp_example(int dimension) {
   s.config.label_size = 1;
   s.config.output = mann::OutputKind::gaussian;
   s.learning_rate = 1e-3;
-  s.head = mann::LruaHead<float>::Options::paper();  // the GP example's read (examples/gp_regression)
+  s.head = mann::LruaHeadOptions::paper();  // the GP example's read (examples/gp_regression)
   mann::GpOptions options;
   options.dimension = dimension;
   auto generator = std::make_shared<mann::GpEpisodes<float>>(options, 50, 23);
@@ -78,23 +78,9 @@ TrainingSettings gp_example(int dimension) {
   return s;
 }
 
-template <class Scalar>
-typename mann::LruaHead<Scalar>::Options head_options(const mann::LruaHead<float>::Options& o) {
-  typename mann::LruaHead<Scalar>::Options result;
-  result.slots = o.slots;
-  result.width = o.width;
-  result.heads = o.heads;
-  result.usage_decay = o.usage_decay;
-  result.epsilon = o.epsilon;
-  result.read_sharpness = o.read_sharpness;
-  result.learned_key_strength = o.learned_key_strength;
-  result.initial_memory = o.initial_memory;
-  return result;
-}
-
 template <class Scalar, class Model>
 Model make_model(const TrainingSettings& s, std::uint64_t seed) {
-  mann::LruaHead<Scalar> head(head_options<Scalar>(s.head));
+  mann::LruaHead<Scalar> head(s.head);
   mann::Rng rng(seed);
   mann::Lstm<Scalar> lstm(Model::controller_input_size(s.config, head), s.controller_size, rng);
   return Model(s.config, lstm, head, rng);

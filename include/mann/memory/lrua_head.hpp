@@ -16,6 +16,40 @@
 
 namespace mann {
 
+/// The options of LruaHead (one type for float and double heads, so a float and a double model
+/// can be built from the same options).
+struct LruaHeadOptions {
+  Index slots = 128;          ///< N
+  Index width = 40;           ///< W
+  Index heads = 4;            ///< H (reads = writes = H)
+  double usage_decay = 0.99;  ///< γ
+  /// ε inside the cosine's square roots, ‖v‖_ε = √(‖v‖² + ε) (eq. 2). It floors the norm of a
+  /// nearly empty row at √ε, and with it the factor β / ‖M(i)‖_ε by which each step back through
+  /// such a row multiplies the memory's gradient. The default 1e-2 (with β = 10) keeps float32
+  /// gradients within 1e-4 of float64 ones; at the paper's 1e-6 with β = 10 they are rounding noise
+  /// at initial weights (docs/results.md, "The LRUA read in float32").
+  double epsilon = 1e-2;
+  /// β in w_r = softmax(β K) when the key strength is fixed (eq. 3 has β = 1). Cosines lie in
+  /// [−1, 1], so with β = 1 the best of 128 slots gets at most e²/(e² + 127) of the weight and the
+  /// MANN does not learn Omniglot in 40 000 episodes; the default 10 learns (docs/results.md).
+  double read_sharpness = 10.0;
+  /// β learned per head and step from the controller, β = 1 + softplus(β̂) (the NTM's key
+  /// strength, Graves et al. eq. 5, floored at eq. 3's β = 1); read_sharpness must then be 1.
+  bool learned_key_strength = false;
+  /// Every entry of the wiped memory (0: the paper). The slot that eq. 8 zeroes is still zeroed.
+  double initial_memory = 0.0;
+
+  /// Eqs 2–8 exactly as the paper writes them: β = 1, ε = 1e-6, memory wiped to zero.
+  static LruaHeadOptions paper() {
+    LruaHeadOptions o;
+    o.epsilon = 1e-6;
+    o.read_sharpness = 1.0;
+    o.learned_key_strength = false;
+    o.initial_memory = 0.0;
+    return o;
+  }
+};
+
 /// LRUA memory access. One step, per batch element, in the order SPEC §1 gives:
 ///   w_w_t = σ(α) w_r_{t−1} + (1 − σ(α)) w_lu_{t−1}                    eq. 7 (per head)
 ///   zero the least used slot argmin w_u_{t−1}, then M_t = M_{t−1} + Σ_h w_w_t kᵀ   eq. 8
@@ -40,37 +74,7 @@ class LruaHead {
   using Mat = Matrix<Scalar>;
   using ConstRef = Eigen::Ref<const Mat>;
 
-  struct Options {
-    Index slots = 128;          ///< N
-    Index width = 40;           ///< W
-    Index heads = 4;            ///< H (reads = writes = H)
-    double usage_decay = 0.99;  ///< γ
-    /// ε inside the cosine's square roots, ‖v‖_ε = √(‖v‖² + ε) (eq. 2). It floors the norm of a
-    /// nearly empty row at √ε, and with it the factor β / ‖M(i)‖_ε by which each step back through
-    /// such a row multiplies the memory's gradient. The default 1e-2 (with β = 10) keeps float32
-    /// gradients within 1e-4 of float64 ones; at the paper's 1e-6 with β = 10 they are rounding noise
-    /// at initial weights (docs/results.md, "The LRUA read in float32").
-    double epsilon = 1e-2;
-    /// β in w_r = softmax(β K) when the key strength is fixed (eq. 3 has β = 1). Cosines lie in
-    /// [−1, 1], so with β = 1 the best of 128 slots gets at most e²/(e² + 127) of the weight and the
-    /// MANN does not learn Omniglot in 40 000 episodes; the default 10 learns (docs/results.md).
-    double read_sharpness = 10.0;
-    /// β learned per head and step from the controller, β = 1 + softplus(β̂) (the NTM's key
-    /// strength, Graves et al. eq. 5, floored at eq. 3's β = 1); read_sharpness must then be 1.
-    bool learned_key_strength = false;
-    /// Every entry of the wiped memory (0: the paper). The slot that eq. 8 zeroes is still zeroed.
-    double initial_memory = 0.0;
-
-    /// Eqs 2–8 exactly as the paper writes them: β = 1, ε = 1e-6, memory wiped to zero.
-    static Options paper() {
-      Options o;
-      o.epsilon = 1e-6;
-      o.read_sharpness = 1.0;
-      o.learned_key_strength = false;
-      o.initial_memory = 0.0;
-      return o;
-    }
-  };
+  using Options = LruaHeadOptions;  ///< the same type for every Scalar
 
   /// One step's cache and the memory state after it. Per batch element b the blocks are
   /// memory N × W at columns b·W, weights N × H at columns b·H.

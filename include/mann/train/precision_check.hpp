@@ -24,17 +24,17 @@ struct TensorPrecision {
 struct PrecisionCheckResult {
   std::vector<TensorPrecision> tensors;
   double loss_float = 0, loss_double = 0;
-  /// The largest relative error over the tensors (infinite if a float gradient is not finite).
-  double worst_error() const {
-    double worst = 0;
-    for (const auto& t : tensors) worst = std::max(worst, std::isnan(t.relative_error) ? INFINITY : t.relative_error);
-    return worst;
-  }
+  /// The tensor with the largest relative error (a NaN counts as infinite).
   const TensorPrecision& worst() const {
     MANN_ASSERT(!tensors.empty());
-    return *std::max_element(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
-      return !(a.relative_error >= b.relative_error) && !std::isnan(a.relative_error);
-    });
+    return *std::max_element(tensors.begin(), tensors.end(),
+                             [](const auto& a, const auto& b) { return severity(a) < severity(b); });
+  }
+  double worst_error() const { return tensors.empty() ? 0.0 : severity(worst()); }
+
+ private:
+  static double severity(const TensorPrecision& t) {
+    return std::isnan(t.relative_error) ? INFINITY : t.relative_error;
   }
 };
 
