@@ -3,7 +3,7 @@
 # (only those missing; needs root or sudo).
 set -euo pipefail
 packages=(cmake g++ make libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-          libpng-dev libzip-dev pkg-config libcli11-dev gnuplot-nox clang)
+          libpng-dev libzip-dev pkg-config libcli11-dev gnuplot-nox clang openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

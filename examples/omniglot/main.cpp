@@ -13,6 +13,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -30,10 +31,12 @@
 #include "mann/nn/lstm.hpp"
 #include "mann/data/episodes.hpp"
 #include "mann/train/parallel_trainer.hpp"
+#include "mann/optim/clip.hpp"
 #include "mann/optim/rmsprop.hpp"
 
 #include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/distributed.hpp"
 #include "../common/lrua_formulation.hpp"
 #include "../common/omniglot_download.hpp"
 #include "../common/options.hpp"
@@ -53,6 +56,8 @@ struct Settings {
   std::string controller = "lstm";
   std::string labels = "onehot";
   int classes = 5;
+  int episode_length = 0;       // 0: 10 x the episode's classes
+  bool random_classes = false;  // training episodes draw their class count from 1..classes
   long long episodes = 100000;
   int batch = 16;
   int slots = 128, width = 40, heads = 4;
@@ -61,6 +66,8 @@ struct Settings {
   mann_examples::LruaFormulation formulation;  // LruaHead's defaults (β = 10, ε = 1e-2)
   double learning_rate = 1e-4;
   double final_learning_rate = 0;  // 0: constant --learning-rate
+  double clip_norm = 0;            // 0: no gradient clipping
+  std::string init_from;           // warm start: the weights of this checkpoint
   bool persistent_memory = false;
   bool curriculum = false;
   int curriculum_max = 0;
@@ -155,18 +162,32 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
 mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes) {
   mann::OmniglotEpisodeOptions o;
   o.classes = classes;
-  o.length = 10 * classes;
+  o.length = s.episode_length > 0 ? s.episode_length : 10 * classes;
   o.encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
-  if (s.curriculum && o.encoding == mann::LabelEncoding::one_hot) o.one_hot_size = s.curriculum_max;
+  if (o.encoding == mann::LabelEncoding::one_hot) {
+    if (s.curriculum) o.one_hot_size = s.curriculum_max;
+    if (s.random_classes) o.one_hot_size = s.classes;
+  }
   o.image_size = 20;
   o.augment = s.augment;
   return o;
 }
 
+/// The class count of held-out episodes after `episodes_done` training episodes: --classes, or
+/// the curriculum's current maximum.
 int classes_at(const Settings& s, long long episodes_done) {
   if (!s.curriculum) return s.classes;
   return mann::curriculum_classes(static_cast<std::uint64_t>(episodes_done), s.classes,
                                   static_cast<std::uint64_t>(s.curriculum_every), s.curriculum_max);
+}
+
+/// The class count of the training batch that starts after `episodes_done` episodes: classes_at,
+/// or with --random-classes (figure 2's "up to fifteen classes") uniform over 1..--classes, drawn
+/// from (seed, episodes_done) so that a resumed run sees the same batches.
+int training_classes_at(const Settings& s, long long episodes_done) {
+  if (!s.random_classes) return classes_at(s, episodes_done);
+  mann::Rng rng(mann::episode_seed(s.seed ^ 0x9e3779b97f4a7c15ULL, static_cast<std::uint64_t>(episodes_done)));
+  return 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(s.classes)));
 }
 
 // --- the kNN baseline ------------------------------------------------------------------------------
@@ -234,6 +255,8 @@ mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, 
   metadata["seed"] = std::to_string(s.seed);
   metadata["labels"] = s.labels;
   metadata["classes"] = std::to_string(s.classes);
+  metadata["episode_length"] = std::to_string(s.episode_length);
+  metadata["random_classes"] = s.random_classes ? "true" : "false";
   metadata["controller"] = s.controller;
   metadata["curriculum"] = s.curriculum ? "true" : "false";
   metadata["curriculum_max"] = std::to_string(s.curriculum_max);
@@ -258,6 +281,8 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   mann_examples::CheckpointSettings c(path, mann::read_checkpoint_metadata(path), given);
   c.resolve("labels", "--labels", s.labels);
   c.resolve("classes", "--classes", s.classes);
+  c.resolve_or_earlier("episode_length", "--episode-length", s.episode_length, 0);
+  c.resolve_or_earlier("random_classes", "--random-classes", s.random_classes, false);
   c.resolve("controller_output_size", "--controller-size", s.controller_size);
   c.resolve("curriculum", "--curriculum", s.curriculum);
   if (s.curriculum) {
@@ -280,10 +305,11 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
 }
 
 template <class Model>
-int run_model(Model& model, const Settings& s, const mann::OmniglotImages& images, const mann::CharacterSplit& split) {
-  const int threads = s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+int run_model(Model& model, const Settings& s, const mann::OmniglotImages& images, const mann::CharacterSplit& split,
+              const mann_examples::Ranks& ranks) {
+  const int threads = s.threads > 0 ? s.threads : ranks.default_threads();
   const mann::LabelEncoding encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
-  mann::ParallelTrainer<Model> trainer(model, threads);
+  mann_examples::RankTrainer<Model> trainer(model, threads, ranks);
   mann::RmsProp<float>::Options rmsprop;
   rmsprop.learning_rate = s.learning_rate;
   auto parameters = model.parameters();
@@ -306,6 +332,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
     done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
+  } else if (!s.init_from.empty()) {
+    mann::load_checkpoint(s.init_from, parameters);  // names and shapes must match this model's
+    std::cerr << "initialised the weights from " << s.init_from << " (optimiser and episode count start afresh)\n";
   }
 
   mann::EpisodeBatch<float> batch;
@@ -315,15 +344,18 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, classes_at(s, done)), s.seed * 7919 + 17);
     for (int e = 0; e < episodes; e += s.batch) {
       const int size = std::min(s.batch, episodes - e);
-      test.generate(batch, size, seed_offset + static_cast<std::uint64_t>(e), trainer.pool());
-      trainer.evaluate(batch, encoding, &accuracy);
+      const auto [first, count] = trainer.share(size);  // this rank's episodes of the batch
+      test.generate(batch, count, seed_offset + static_cast<std::uint64_t>(e + first), trainer.pool());
+      trainer.evaluate(batch, size, encoding, &accuracy);
     }
     return accuracy;
   };
 
   if (!s.eval_only && done < s.episodes) {
-    mann_examples::CsvLog csv(csv_path, csv_header(), s.resume ? done : -1);
-    std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, " << threads
+    std::optional<mann_examples::CsvLog> csv;  // rank 0's
+    if (ranks.is_root()) csv.emplace(csv_path, csv_header(), s.resume ? done : -1);
+    std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, "
+              << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string()) << threads
               << " threads), learning rate " << s.learning_rate
               << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
               << "; evaluating on held-out classes every " << s.eval_every << "\n";
@@ -334,17 +366,22 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     double running_loss = 0;
     int running_steps = 0;
     int current_classes = -1;
+    long long steps = 0;
     std::unique_ptr<mann::OmniglotEpisodes<float>> train;
     while (done < s.episodes) {
-      const int classes = classes_at(s, done);
+      const int classes = training_classes_at(s, done);
       if (classes != current_classes) {
-        train = std::make_unique<mann::OmniglotEpisodes<float>>(images, split.train, episode_options(s, classes), s.seed);
+        const mann::OmniglotEpisodeOptions options = episode_options(s, classes);
+        if (train) train->set_classes(options.classes, options.length);
+        else train = std::make_unique<mann::OmniglotEpisodes<float>>(images, split.train, options, s.seed);
         current_classes = classes;
       }
       const int size = static_cast<int>(std::min<long long>(s.batch, s.episodes - done));
-      train->generate(batch, size, static_cast<std::uint64_t>(done), trainer.pool());
+      const auto [first, count] = trainer.share(size);  // this rank's episodes of the batch
+      train->generate(batch, count, static_cast<std::uint64_t>(done + first), trainer.pool());
       optimizer.set_learning_rate(learning_rate_at(s, done));
-      const float loss = trainer.train_step(batch, optimizer, encoding, &running);
+      const float loss = trainer.train_step(batch, size, optimizer, encoding, &running, s.clip_norm);
+      ++steps;
       running_loss += loss;
       ++running_steps;
       done += size;
@@ -354,11 +391,13 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
         progress.finish();
         LogRow row{done, std::chrono::duration<double>(Clock::now() - start).count(), running_loss / running_steps,
                    running, evaluate(s.eval_episodes, 1u << 30)};
-        csv.write_row(csv_row(row));
+        if (csv) csv->write_row(csv_row(row));
         std::cerr << "  held-out after " << done << " episodes: 1st/2nd/5th/10th "
                   << std::fixed << std::setprecision(1) << 100 * row.test.accuracy(1) << "/" << 100 * row.test.accuracy(2)
                   << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n";
-        mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model.metadata(), s, done));
+        if (ranks.is_root()) {  // the replicas are equal: one rank writes (atomically)
+          mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model.metadata(), s, done));
+        }
         running.clear();
         running_loss = 0;
         running_steps = 0;
@@ -367,7 +406,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     std::cerr << "trained " << done - done_at_start << " episodes in " << format_duration(seconds) << "; checkpoint "
               << checkpoint << ", log " << csv_path << "\n";
-    mann_examples::plot_learning_curve(csv_path, s.out_dir + "/" + s.model + ".png",
+    const std::string communication = trainer.communication_report(steps, seconds);
+    if (!communication.empty()) std::cerr << communication << "\n";
+    if (ranks.is_root()) mann_examples::plot_learning_curve(csv_path, s.out_dir + "/" + s.model + ".png",
                                        "Omniglot, " + s.model + " (held-out classes)", "accuracy by instance",
                                        {{10, "1st instance"}, {11, "2nd instance"}, {14, "5th instance"},
                                         {15, "10th instance"}});
@@ -395,9 +436,14 @@ int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::C
   return 0;
 }
 
-int run(const Settings& s) {
-  if (s.model != "knn") mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
-  const std::string dir = s.data_dir.empty() ? mann_examples::find_or_download_omniglot() : s.data_dir;
+int run(const Settings& s, const mann_examples::Ranks& ranks) {
+  if (s.model != "knn" && ranks.is_root()) mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
+  std::string dir = s.data_dir;
+  if (dir.empty()) {  // rank 0 downloads if need be, then the others find it
+    if (ranks.is_root()) dir = mann_examples::find_or_download_omniglot();
+    ranks.barrier();
+    if (!ranks.is_root()) dir = mann_examples::find_or_download_omniglot();
+  }
   mann::OmniglotLoadOptions load;
   load.alphabet_limit = s.alphabet_limit;
   const mann::OmniglotImages images = mann::load_omniglot(dir, load);
@@ -427,11 +473,11 @@ int run(const Settings& s) {
     if (s.model == "lstm") {
       using Model = mann::ControllerOnly<float, mann::Lstm<float>>;
       Model model(config, mann::Lstm<float>(Model::controller_input_size(config), s.controller_size, rng), rng);
-      return run_model(model, s, images, split);
+      return run_model(model, s, images, split, ranks);
     }
     using Model = mann::ControllerOnly<float, mann::FeedForward<float>>;
     Model model(config, mann::FeedForward<float>(Model::controller_input_size(config), {s.controller_size}, rng), rng);
-    return run_model(model, s, images, split);
+    return run_model(model, s, images, split, ranks);
   }
   if (s.model == "ntm") {
     mann::NtmHead<float>::Options o;
@@ -441,7 +487,7 @@ int run(const Settings& s) {
     mann::NtmHead<float> head(o);
     using Model = mann::Mann<float, mann::Lstm<float>, mann::NtmHead<float>>;
     Model model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
-    return run_model(model, s, images, split);
+    return run_model(model, s, images, split, ranks);
   }
   mann::LruaHead<float>::Options o;
   o.slots = s.slots;
@@ -454,16 +500,18 @@ int run(const Settings& s) {
     using Model = mann::Mann<float, mann::FeedForward<float>, mann::LruaHead<float>>;
     Model model(config, mann::FeedForward<float>(Model::controller_input_size(config, head), {s.controller_size}, rng),
                 head, rng);
-    return run_model(model, s, images, split);
+    return run_model(model, s, images, split, ranks);
   }
   using Model = mann::Mann<float, mann::Lstm<float>, mann::LruaHead<float>>;
   Model model(config, mann::Lstm<float>(Model::controller_input_size(config, head), s.controller_size, rng), head, rng);
-  return run_model(model, s, images, split);
+  return run_model(model, s, images, split, ranks);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  mann_examples::Ranks ranks(&argc, &argv);  // under mpirun: data-parallel training across the ranks
+  ranks.quiet_other_ranks();
   Settings s;
   CLI::App app{"Omniglot one-shot classification (Santoro et al. 2016, Tables 1-2) with mann"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later ones override
@@ -471,6 +519,8 @@ int main(int argc, char** argv) {
   app.add_option("--controller", s.controller, "controller of --model mann: lstm | ff")->check(CLI::IsMember({"lstm", "ff"}))->capture_default_str();
   app.add_option("--labels", s.labels, "onehot | string (five characters over a-e)")->check(CLI::IsMember({"onehot", "string"}))->capture_default_str();
   app.add_option("--classes", s.classes, "classes per episode (episode length 10 x classes); with --curriculum, the start")->check(CLI::Range(2, 3125))->capture_default_str();
+  app.add_option("--episode-length", s.episode_length, "samples per episode (0: 10 x classes; figure 2 of the paper: 100 for up to 15 classes)")->check(CLI::Range(0, 100000))->capture_default_str();
+  app.add_flag("--random-classes", s.random_classes, "training episodes have 1..--classes classes, drawn per batch (figure 2: 'up to fifteen'); held-out ones --classes");
   app.add_option("--episodes", s.episodes, "training episodes in all (the paper: 100000)")->check(CLI::Range(0LL, 1000000000LL))->capture_default_str();
   app.add_option("--batch", s.batch, "episodes per minibatch")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
@@ -481,6 +531,8 @@ int main(int argc, char** argv) {
   s.formulation.add_options(app);
   app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(mann_examples::positive_number())->capture_default_str();
   app.add_option("--final-learning-rate", s.final_learning_rate, "if given: the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes")->check(mann_examples::positive_number());
+  app.add_option("--clip-norm", s.clip_norm, "if given: clip the gradients' global L2 norm to this before each step")->check(mann_examples::positive_number());
+  app.add_option("--init-from", s.init_from, "warm start: the weights of this checkpoint (same model sizes; fresh optimiser, episode count 0)");
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
   app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");
   app.add_option("--curriculum-max", s.curriculum_max, "largest class count of the curriculum")->check(CLI::Range(2, 3125));
@@ -510,6 +562,14 @@ int main(int argc, char** argv) {
     std::cerr << "omniglot: --resume and --eval-only exclude each other\n";
     return 2;
   }
+  if (!s.init_from.empty() && (s.resume || s.eval_only || s.model == "knn")) {
+    std::cerr << "omniglot: --init-from starts a new training run; it excludes --resume, --eval-only and --model knn\n";
+    return 2;
+  }
+  if (s.random_classes && s.curriculum) {
+    std::cerr << "omniglot: --random-classes and --curriculum exclude each other\n";
+    return 2;
+  }
   if ((s.resume || s.eval_only) && s.model != "knn") {
     try {
       resolve_from_checkpoint(s, mann_examples::given_options(app));
@@ -528,9 +588,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return run(s);
+    return run(s, ranks);
   } catch (const std::exception& e) {
-    std::cerr << "\nomniglot: " << e.what() << "\n";
-    return 1;
+    std::cerr << "\n";
+    return ranks.fail("omniglot", e.what(), 1);
   }
 }

@@ -126,6 +126,13 @@ class InstanceAccuracy {
 
   int max_instance() const { return static_cast<int>(total_.size()) - 1; }
   double count(int instance) const { return total_.at(instance); }
+  /// Correct predictions recorded at `instance`.
+  double correct_count(int instance) const { return correct_.at(instance); }
+  /// Adds counts recorded elsewhere (e.g. summed over ranks) at `instance`, 1..max_instance().
+  void add_counts(int instance, double correct, double total) {
+    correct_.at(static_cast<std::size_t>(instance)) += correct;
+    total_.at(static_cast<std::size_t>(instance)) += total;
+  }
   /// Fraction correct at `instance`, NaN when nothing was recorded there.
   double accuracy(int instance) const {
     return total_.at(instance) > 0 ? correct_.at(instance) / total_.at(instance) : std::nan("");
