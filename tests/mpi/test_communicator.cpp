@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "mann/distributed.hpp"  // every MPI part compiles together
 #include "mann/mpi/communicator.hpp"
 
 namespace {

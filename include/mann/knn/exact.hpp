@@ -23,8 +23,10 @@ struct ExactParams {
   /// Kernel of the top-k threshold scan; every compiled level gives the same result.
   knn::SimdLevel simd = knn::scan_simd_level();
   /// Threads for one search: the keys are split into contiguous ranges, one per thread (the
-  /// calling thread takes the first), and the per-range top-k lists are merged; the result is the
-  /// same for any number. 1: the calling thread only. The threads are started at the first such
+  /// calling thread takes the first; ranges start on block boundaries), and the per-range top-k
+  /// lists are merged; the result is the same, bit for bit, for any number. An index with too few
+  /// keys to split (min_keys_per_thread) splits the batch instead: the same neighbours, the scores
+  /// equal up to the last bit (a query's column in a smaller product is rounded differently). 1: the calling thread only. The threads are started at the first such
   /// search with a workspace and kept in it (KnnWorkspace::exact_pool) for the next.
   int threads = 1;
   /// A range is never smaller than this (small searches stay on one thread).
@@ -88,20 +90,28 @@ class ExactIndex : public KnnIndex<Scalar> {
     }
     auto part = [&](Index p) -> ExactSearchPart<Scalar>& { return workspace.exact_parts[static_cast<std::size_t>(p)]; };
 
+    // Blocks of the whole batch's size in every part: the same block boundaries as the single
+    // thread's search. (A query's scores can still differ in the last bit when the batch is split:
+    // its column's place in the product changes, and Eigen's GEMM rounds panels and tails apart.)
+    const Index block = block_keys(batch);
     if (query_parts > 1) {  // each thread: all keys, a range of the batch, written to its own columns
       auto first_query = [&](Index p) { return batch * p / query_parts; };
-      for (Index p = 0; p < query_parts; ++p) prepare(part(p), first_query(p + 1) - first_query(p), k, running_max);
+      for (Index p = 0; p < query_parts; ++p) {
+        prepare(part(p), first_query(p + 1) - first_query(p), k, running_max, block);
+      }
       run_parts(query_parts, workspace, [&](Index p) {
         const Index first = first_query(p), count = first_query(p + 1) - first;
-        search_range(queries.middleCols(first, count), 0, slots, active, running_max, part(p));
+        search_range(queries.middleCols(first, count), 0, slots, active, running_max, part(p), block);
         write_results(part(p), count, k, running_max, result, first);
       });
       return;
     }
-    for (Index p = 0; p < parts; ++p) prepare(part(p), batch, k, running_max);
-    auto range_begin = [&](Index p) { return slots * p / parts; };
+    for (Index p = 0; p < parts; ++p) prepare(part(p), batch, k, running_max, block);
+    // Ranges start on the single thread's block boundaries: a key's score depends on its row in its
+    // block's product (Eigen's GEMM rounds tail rows differently), so the same blocks give the same bits.
+    auto range_begin = [&](Index p) { return p == parts ? slots : slots * p / parts / block * block; };
     run_parts(parts, workspace, [&](Index p) {
-      search_range(queries, range_begin(p), range_begin(p + 1), active, running_max, part(p));
+      search_range(queries, range_begin(p), range_begin(p + 1), active, running_max, part(p), block);
     });
     if (parts == 1) {
       write_results(part(0), batch, k, running_max, result, 0);
@@ -180,8 +190,7 @@ class ExactIndex : public KnnIndex<Scalar> {
   }
 
   // Buffers of one part for a batch (allocates only when they grow).
-  void prepare(ExactSearchPart<Scalar>& part, Index batch, Index k, bool running_max) const {
-    const Index block = block_keys(batch);
+  void prepare(ExactSearchPart<Scalar>& part, Index batch, Index k, bool running_max, Index block) const {
     if (part.block_scores.rows() < block || part.block_scores.cols() < batch) {
       part.block_scores.resize(std::max(block, part.block_scores.rows()), std::max(batch, part.block_scores.cols()));
     }
@@ -201,9 +210,8 @@ class ExactIndex : public KnnIndex<Scalar> {
   // The keys [begin, end) in blocks: one matrix product per block, then each query's selector
   // (or running maximum).
   void search_range(const ConstRef& queries, Index begin, Index end, const std::uint8_t* active, bool running_max,
-                    ExactSearchPart<Scalar>& part) const {
+                    ExactSearchPart<Scalar>& part, Index block) const {
     const Index batch = queries.cols();
-    const Index block = block_keys(batch);
     for (Index start = begin; start < end; start += block) {
       const Index count = std::min(block, end - start);
       auto scores = part.block_scores.topLeftCorner(count, batch);

@@ -5,6 +5,13 @@
 // MPI::MPI_CXX (find_package(MPI)). Only the thread that created the Environment calls MPI.
 #pragma once
 
+// The C API only: Open MPI's and MPICH's deprecated C++ bindings do not compile warning-free.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <algorithm>
