@@ -185,3 +185,117 @@ class RankTrainer {
 };
 
 }  // namespace mann_examples
+
+// --- the ConvNet with memory (examples/omniglot_fewshot) -------------------------------------------
+// Added for the few-shot example; needs mann/models/conv_net_memory.hpp and
+// mann/data/few_shot_evaluation.hpp, included here.
+#include "mann/data/few_shot_evaluation.hpp"
+#include "mann/models/conv_net_memory.hpp"
+#ifdef MANN_EXAMPLES_WITH_MPI
+#include "mann/train/data_parallel_conv_net.hpp"
+#endif
+
+namespace mann_examples {
+
+/// The ConvNet with memory's training step over the job's ranks
+/// (mann/train/data_parallel_conv_net.hpp): every rank passes its columns (share()) of each batch's
+/// images and the whole batch's labels; the queries are gathered and the gradients summed across
+/// ranks, and the weights, Adam state and memory stay alike on every rank. Without MPI (or on one
+/// rank): the model's own train_step.
+template <class Scalar>
+class ConvNetRankTrainer {
+ public:
+  using Model = mann::ConvNetWithMemory<Scalar>;
+  using StepResult = typename Model::StepResult;
+
+  /// Collective under MPI: checks that the ranks' models start alike (build it after loading a
+  /// checkpoint).
+  ConvNetRankTrainer(Model& model, const Ranks& ranks)
+      : model_(model) {
+#ifdef MANN_EXAMPLES_WITH_MPI
+    if (ranks.size() > 1) trainer_.emplace(model, ranks.world());
+#else
+    (void)ranks;
+#endif
+  }
+
+  /// This rank's columns [first, first + count) of a batch of `batch` columns.
+  std::pair<mann::Index, mann::Index> share(mann::Index batch) const {
+#ifdef MANN_EXAMPLES_WITH_MPI
+    if (trainer_) return trainer_->share(batch);
+#endif
+    return {0, batch};
+  }
+
+  /// One step: `images` are this rank's columns (share(labels.size())), `labels` the whole batch's.
+  StepResult train_step(const Eigen::Ref<const mann::Matrix<Scalar>>& images,
+                        const std::vector<typename Model::Value>& labels) {
+#ifdef MANN_EXAMPLES_WITH_MPI
+    if (trainer_) return trainer_->train_step(images, labels);
+#endif
+    return model_.train_step(images, labels);
+  }
+
+  /// Under MPI on several ranks: the bytes exchanged per step and the time spent in the exchanges
+  /// (per step and as a share of `seconds`, the wall time of `steps` steps); otherwise "".
+  std::string communication_report(long long steps, double seconds) const {
+#ifdef MANN_EXAMPLES_WITH_MPI
+    if (!trainer_ || steps <= 0) return {};
+    const double total = trainer_->total_communication_seconds();
+    std::ostringstream out;
+    out << "allreduce of " << trainer_->gradient_size() * sizeof(Scalar) / 1024.0
+        << " KiB of gradients and allgather of the queries per step: " << 1e3 * total / static_cast<double>(steps)
+        << " ms per step, " << 100 * total / seconds << "% of the training time (rank 0)";
+    return out.str();
+#else
+    (void)steps;
+    (void)seconds;
+    return {};
+#endif
+  }
+
+ private:
+  Model& model_;
+#ifdef MANN_EXAMPLES_WITH_MPI
+  std::optional<mann::DataParallelConvNetTrainer<Scalar>> trainer_;
+#endif
+};
+
+/// mann::evaluate_few_shot over the job's ranks: rank r evaluates its contiguous share of the
+/// episodes (options.threads threads each) and the per-episode accuracies are summed across the
+/// ranks, so every rank returns exactly what one process evaluating them all would (each entry is
+/// one rank's value plus zeros). options.progress sees this rank's count scaled to the whole.
+/// Collective under MPI.
+template <class Scalar, class MakeClassifier>
+mann::FewShotAccuracy evaluate_few_shot_over_ranks(const Ranks& ranks, const mann::FewShotSampler<Scalar>& sampler,
+                                                   MakeClassifier&& make_classifier,
+                                                   mann::FewShotEvaluationOptions options) {
+  if (ranks.size() == 1) return mann::evaluate_few_shot(sampler, make_classifier, options);
+#ifdef MANN_EXAMPLES_WITH_MPI
+  const std::uint64_t total = options.episodes, size = static_cast<std::uint64_t>(ranks.size()),
+                      rank = static_cast<std::uint64_t>(ranks.rank());
+  const std::uint64_t begin = total * rank / size, count = total * (rank + 1) / size - begin;
+  std::vector<double> values(static_cast<std::size_t>(total) + 2, 0.0);  // per episode, then correct and total
+  if (count > 0) {
+    mann::FewShotEvaluationOptions share = options;
+    share.first_episode = options.first_episode + begin;
+    share.episodes = count;
+    if (options.progress) share.progress = [&](std::uint64_t done) { options.progress(done * total / count); };
+    const mann::FewShotAccuracy part = mann::evaluate_few_shot(sampler, make_classifier, share);
+    std::copy(part.episode_accuracy.begin(), part.episode_accuracy.end(),
+              values.begin() + static_cast<std::ptrdiff_t>(begin));
+    values[static_cast<std::size_t>(total)] = static_cast<double>(part.correct);
+    values[static_cast<std::size_t>(total) + 1] = static_cast<double>(part.total);
+  }
+  ranks.world().allreduce_sum(values.data(), values.size());
+  mann::FewShotAccuracy result;
+  result.episode_accuracy.assign(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(total));
+  result.correct = static_cast<long long>(values[static_cast<std::size_t>(total)]);
+  result.total = static_cast<long long>(values[static_cast<std::size_t>(total) + 1]);
+  return result;
+#else
+  return mann::evaluate_few_shot(sampler, make_classifier, options);
+#endif
+}
+
+}  // namespace mann_examples

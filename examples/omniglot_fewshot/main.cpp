@@ -10,6 +10,11 @@
 //            at each batch, predict then update at every step), Adam on the memory loss; a quick
 //            held-out evaluation, a CSV log line and a checkpoint every --eval-every episodes
 //            (--resume continues, --eval-only only evaluates), a learning-curve PNG at the end.
+//
+// Under mpirun (a build with MPI: examples/common/distributed.hpp) the ConvNet trains data-parallel:
+// each rank encodes its share of every batch's episodes, the queries are gathered and the gradients
+// summed across the ranks (mann/train/data_parallel_conv_net.hpp), and the held-out evaluations are
+// split over the ranks; rank 0 alone prints, writes the log, the checkpoint, the plot and the table.
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -27,7 +32,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "mann/data/omniglot.hpp"
@@ -41,6 +45,7 @@
 
 #include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
+#include "../common/distributed.hpp"
 #include "../common/omniglot_download.hpp"
 #include "../common/options.hpp"
 #include "../common/output.hpp"
@@ -235,7 +240,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
 /// A quick held-out check during training: 5-way and 20-way 1-shot on eval_episodes episodes that
 /// the final evaluation does not use.
 std::pair<double, double> quick_evaluation(Model& model, const Settings& s, const mann::FewShotSampler<float>& test,
-                                           int threads) {
+                                           int threads, const mann_examples::Ranks& ranks) {
   auto make = [&] { return mann::ConvNetMemoryClassifier<float>(model.encoder(), s.memory_size, model.options().memory); };
   double accuracy[2];
   const int ways[2] = {5, 20};
@@ -245,14 +250,14 @@ std::pair<double, double> quick_evaluation(Model& model, const Settings& s, cons
     options.episodes = s.eval_episodes;
     options.first_episode = 1ull << 40;
     options.threads = threads;
-    accuracy[i] = mann::evaluate_few_shot(test, make, options).mean();
+    accuracy[i] = mann_examples::evaluate_few_shot_over_ranks(ranks, test, make, options).mean();
   }
   return {accuracy[0], accuracy[1]};
 }
 
 /// Trains (or, with --eval-only, loads) the ConvNet with memory; returns the episodes trained.
 long long train_convnet(Model& model, const Settings& s, const mann::FewShotImages<float>& train_store,
-                        const mann::FewShotSampler<float>& test, int threads) {
+                        const mann::FewShotSampler<float>& test, int threads, const mann_examples::Ranks& ranks) {
   const std::string checkpoint = checkpoint_path(s);
   auto tensors = [&] {
     mann::ParameterList<float> list = model.parameters();
@@ -274,9 +279,12 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   }
   if (s.eval_only || done >= s.episodes) return done;
 
+  mann_examples::ConvNetRankTrainer<float> trainer(model, ranks);  // collective: after the checkpoint is loaded
   const std::string csv_path = s.out_dir + "/convnet_training.csv";
-  mann_examples::CsvLog csv(csv_path, "episodes,seconds,loss,train_1st,train_2nd,test_5way_1shot,test_20way_1shot",
-                            s.resume ? done : -1);
+  std::optional<mann_examples::CsvLog> csv;  // rank 0's
+  if (ranks.is_root()) {
+    csv.emplace(csv_path, "episodes,seconds,loss,train_1st,train_2nd,test_5way_1shot,test_20way_1shot", s.resume ? done : -1);
+  }
   const mann::FewShotSampler<float> sampler(train_store, s.seed);
   mann::FewShotTrainingOptions episode;
   episode.ways = s.train_ways;
@@ -284,7 +292,8 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   episode.offset_labels = true;  // the batch's episodes share the memory
   std::cerr << "training the ConvNet with memory for " << s.episodes << " episodes (" << s.batch << " per batch, "
             << s.train_ways << " classes x " << s.episode_length << " samples, " << train_store.classes()
-            << " training classes, " << threads << " thread" << (threads == 1 ? "" : "s") << "); held-out check every "
+            << " training classes, " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
+            << threads << " thread" << (threads == 1 ? "" : "s") << "); held-out check every "
             << s.eval_every << "\n";
   mann_examples::ProgressLine progress(s.episodes);
   const long long done_at_start = done;
@@ -293,15 +302,19 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   std::vector<Model::Value> labels;
   mann::InstanceAccuracy running(mann::FewShotImages<float>::drawings_per_class);  // by showing, 1-based
   double running_loss = 0;
-  long long running_steps = 0;
+  long long running_steps = 0, steps = 0;
   while (done < s.episodes) {
     const int size = static_cast<int>(std::min<long long>(s.batch, s.episodes - done));
+    // Every rank makes the whole batch (episode e is a function of the seed and e; its labels are
+    // offset by its column, and every rank needs them all) and encodes its share of the columns.
     sampler.training_batch(static_cast<std::uint64_t>(done), size, episode, batch);
+    const auto [first, count] = trainer.share(size);
     model.clear_memory();
     for (Index t = 0; t < batch.length(); ++t) {
       const auto& step_labels = batch.labels[static_cast<std::size_t>(t)];
       labels.assign(step_labels.begin(), step_labels.end());
-      const Model::StepResult r = model.train_step(batch.inputs[static_cast<std::size_t>(t)], labels);
+      const Model::StepResult r = trainer.train_step(batch.inputs[static_cast<std::size_t>(t)].middleCols(first, count), labels);
+      ++steps;
       if (!std::isfinite(r.loss)) throw mann::ValueError("omniglot_fewshot: the training loss became " + std::to_string(r.loss));
       running_loss += r.loss;
       ++running_steps;
@@ -321,12 +334,12 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
     if (done % s.eval_every < size || done == s.episodes) {
       progress.update(done, done_at_start, detail, true);
       progress.finish();
-      const auto [five, twenty] = quick_evaluation(model, s, test, threads);
+      const auto [five, twenty] = quick_evaluation(model, s, test, threads, ranks);
       const double seconds = seconds_before + std::chrono::duration<double>(Clock::now() - start).count();
       std::ostringstream row;
       row << done << "," << seconds << "," << running_loss / static_cast<double>(std::max(1LL, running_steps)) << ","
           << running.accuracy(1) << "," << running.accuracy(2) << "," << five << "," << twenty;
-      csv.write_row(row.str());
+      if (csv) csv->write_row(row.str());
       std::cerr << "  held-out after " << done << " episodes (" << format_duration(seconds) << "): 5-way 1-shot "
                 << std::fixed << std::setprecision(1) << 100 * five << "%, 20-way 1-shot " << 100 * twenty << "% ("
                 << s.eval_episodes << " episodes each)\n";
@@ -338,7 +351,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["dropout"] = mann_examples::number_text(s.dropout);
       metadata["train_ways"] = std::to_string(s.train_ways);
       metadata["episode_length"] = std::to_string(s.episode_length);
-      mann::save_checkpoint(checkpoint, tensors(), metadata);
+      if (ranks.is_root()) mann::save_checkpoint(checkpoint, tensors(), metadata);  // the replicas are equal
       running.clear();
       running_loss = 0;
       running_steps = 0;
@@ -347,7 +360,9 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::cerr << "trained " << done - done_at_start << " episodes in " << format_duration(seconds) << "; checkpoint "
             << checkpoint << ", log " << csv_path << "\n";
-  mann_examples::plot_learning_curve(csv_path, s.out_dir + "/convnet_training.png",
+  const std::string communication = trainer.communication_report(steps, seconds);
+  if (!communication.empty()) std::cerr << communication << "\n";
+  if (ranks.is_root()) mann_examples::plot_learning_curve(csv_path, s.out_dir + "/convnet_training.png",
                                      "Omniglot, ConvNet with memory: held-out 1-shot accuracy", "accuracy",
                                      {{6, "5-way 1-shot (held out)"},
                                       {7, "20-way 1-shot (held out)"},
@@ -378,11 +393,16 @@ class Classifier {
   std::optional<mann::ConvNetMemoryClassifier<float>> memory_;
 };
 
-int run(const Settings& s) {
+int run(const Settings& s, const mann_examples::Ranks& ranks) {
   const auto start = Clock::now();
-  const int threads = s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
-  const std::string dir = s.data_dir.empty() ? mann_examples::find_or_download_omniglot() : s.data_dir;
+  const int threads = s.threads > 0 ? s.threads : ranks.default_threads();  // per rank
+  if (ranks.is_root()) mann_examples::ensure_writable_dir(s.out_dir);  // before anything is trained
+  std::string dir = s.data_dir;
+  if (dir.empty()) {  // rank 0 downloads if need be, then the others find it
+    if (ranks.is_root()) dir = mann_examples::find_or_download_omniglot();
+    ranks.barrier();
+    if (!ranks.is_root()) dir = mann_examples::find_or_download_omniglot();
+  }
   mann::OmniglotLoadOptions load;
   load.threads = threads;
   const mann::OmniglotImages images = mann::load_omniglot(dir, load);
@@ -410,7 +430,7 @@ int run(const Settings& s) {
       throw mann::ValueError("--train-ways " + std::to_string(s.train_ways) + " is more than the " +
                              std::to_string(train_store.classes()) + " training classes of --split " + s.split);
     }
-    trained = train_convnet(*model, s, train_store, sampler, threads);
+    trained = train_convnet(*model, s, train_store, sampler, threads, ranks);
   }
   const mann::PixelDistance distance = s.distance == "cosine" ? mann::PixelDistance::cosine : mann::PixelDistance::euclidean;
   const Model* trained_model = model.get();
@@ -429,7 +449,7 @@ int run(const Settings& s) {
       options.threads = threads;
       options.progress = [&](std::uint64_t done) { progress.update(done); };
       const auto begin = Clock::now();
-      c.accuracy = mann::evaluate_few_shot(sampler, make_classifier, options);
+      c.accuracy = mann_examples::evaluate_few_shot_over_ranks(ranks, sampler, make_classifier, options);
       c.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
       results.push_back(std::move(c));
     }
@@ -450,18 +470,23 @@ int run(const Settings& s) {
   } else {
     std::cout << "\nLake's runs skipped: " << runs_zip.string() << " not found\n";
   }
-  fs::create_directories(s.out_dir);
   const fs::path csv = fs::path(s.out_dir) / (s.model + ".csv");
-  write_csv(csv, s, results, have_lake ? &lake : nullptr, trained);
+  if (ranks.is_root()) {
+    fs::create_directories(s.out_dir);
+    write_csv(csv, s, results, have_lake ? &lake : nullptr, trained);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::cout << "\nresults: " << csv.string() << "; wall time " << std::fixed << std::setprecision(1) << seconds
-            << " s with " << threads << " thread" << (threads == 1 ? "" : "s") << "\n";
+  std::cout << "\nresults: " << csv.string() << "; wall time " << std::fixed << std::setprecision(1) << seconds << " s with "
+            << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string()) << threads << " thread"
+            << (threads == 1 ? "" : "s") << "\n";
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  mann_examples::Ranks ranks(&argc, &argv);  // under mpirun: data-parallel training across the ranks
+  ranks.quiet_other_ranks();
   Settings s;
   CLI::App app{"Few-shot Omniglot (Kaiser et al. 2017, Table 1; Lake et al.'s 20 one-shot runs) with mann"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -478,7 +503,7 @@ int main(int argc, char** argv) {
   app.add_flag("--test-rotations", s.test_rotations, "add the 90-degree rotations of held-out characters as test classes");
   app.add_option("--distance", s.distance, "pixel NN distance: euclidean | cosine")->check(CLI::IsMember({"euclidean", "cosine"}))->capture_default_str();
   app.add_option("--seed", s.seed, "seed of the episodes (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
-  app.add_option("--threads", s.threads, "threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+  app.add_option("--threads", s.threads, "threads per rank (0: the cores, divided among the ranks on this machine)")->check(CLI::Range(0, 1024))->capture_default_str();
   app.add_option("--data-dir", s.data_dir, "Omniglot folder (default: $MANN_DATA_DIR, ./data/omniglot, else download); Lake's runs: all_runs.zip there");
   app.add_option("--out-dir", s.out_dir, "where the results CSV, training log, checkpoint and plot go")->capture_default_str();
   const char* convnet = "ConvNet training";
@@ -538,9 +563,9 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    return run(s);
+    return run(s, ranks);
   } catch (const std::exception& e) {
-    std::cerr << "\nomniglot_fewshot: " << e.what() << "\n";
-    return 1;
+    std::cerr << "\n";
+    return ranks.fail("omniglot_fewshot", e.what(), 1);
   }
 }

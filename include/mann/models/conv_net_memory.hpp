@@ -160,6 +160,133 @@ class ConvNetWithMemory {
     return loss;
   }
 
+  // --- data-parallel training (driven by mann/train/data_parallel_conv_net.hpp) ------------------
+  // A data-parallel step is train_step cut at its two exchanges: encode_columns (this replica's
+  // columns) → [gather every replica's queries] → query_memory (the whole batch, alike on every
+  // replica) → backward_columns → [sum the gradients over the replicas] → apply_step.
+
+  /// Makes this model replica `rank` of `ranks` of a data-parallel run (the default is replica 0 of
+  /// 1: one process). The replicas hold the same weights, Adam state and memory. A batch of B
+  /// columns is cut into min(B, ranks · threads) blocks as one process with ranks · threads threads
+  /// cuts it (contiguous, near-equal, the larger first), and thread i of replica r encodes block
+  /// r · threads + i with that block's dropout generator (block 0: rng(); block b: seeded with
+  /// seed + 0x9E3779B97F4A7C15 · b). So R replicas of T threads draw the dropout masks of one
+  /// process with R · T threads. Reseeds the generators of rank > 0; changes nothing else.
+  /// \throws ValueError unless 0 <= rank < ranks.
+  void set_replica(int rank, int ranks) {
+    check_value(ranks >= 1, "mann::ConvNetWithMemory::set_replica", "ranks", ranks, ">= 1");
+    check_value(rank >= 0 && rank < ranks, "mann::ConvNetWithMemory::set_replica", "rank", rank,
+                detail::concat("in [0, ", ranks, ")").c_str());
+    rank_ = rank;
+    ranks_ = ranks;
+    const std::uint64_t first = static_cast<std::uint64_t>(rank) * static_cast<std::uint64_t>(options_.threads);
+    if (first == 0) return;  // rank 0: the generators of blocks 0 … threads − 1 already
+    rng_.seed(options_.seed + 0x9E3779B97F4A7C15ull * first);
+    for (std::size_t i = 1; i <= replica_rngs_.size(); ++i) {
+      replica_rngs_[i - 1].seed(options_.seed + 0x9E3779B97F4A7C15ull * (first + i));
+    }
+  }
+  int replica_rank() const { return rank_; }
+  int replica_count() const { return ranks_; }
+
+  /// The columns [begin, begin + size) of a batch of `batch` columns that replica `rank` encodes
+  /// (size 0 for a replica whose blocks all lie past the batch's min(B, ranks · threads) blocks).
+  std::pair<Index, Index> replica_columns(Index batch, int rank) const {
+    const int parts = replica_parts(batch), first = rank * options_.threads;
+    const int count = std::clamp(parts - first, 0, options_.threads);
+    if (count == 0) return {batch, 0};
+    const Index begin = block(batch, parts, first).first;
+    const auto [last_begin, last_size] = block(batch, parts, first + count - 1);
+    return {begin, last_begin + last_size - begin};
+  }
+
+  /// Step 1 on this replica's columns of a batch of `batch` columns: zeroes the gradients and
+  /// encodes images (input_size × replica_columns(batch, replica_rank()).second) with dropout as
+  /// `training`. Returns their queries (embedding_size × that many), valid until the next call.
+  /// \throws ShapeError / ValueError for images of the wrong shape or with NaN/Inf.
+  const Mat& encode_columns(const ConstRef& images, Index batch, bool training) {
+    const auto [begin, size] = replica_columns(batch, rank_);
+    check_shape(images, encoder_.input_size(), size, "mann::ConvNetWithMemory::encode_columns",
+                "images (this replica's columns)");
+    zero_grad(parameters_);
+    step_batch_ = batch;
+    step_parts_ = replica_parts(batch);
+    step_first_ = rank_ * options_.threads;
+    step_blocks_ = std::clamp(step_parts_ - step_first_, 0, options_.threads);
+    if (step_blocks_ == 0) {
+      local_query_.resize(encoder_.embedding_size(), 0);
+      return local_query_;
+    }
+    if (step_blocks_ == 1) return encoder_.forward(images, caches_[0], training, rng_);
+    for (int i = 1; i < step_blocks_; ++i) {
+      copy_values(parameters_, replica_parameters_[static_cast<std::size_t>(i - 1)]);
+    }
+    auto forward = [&](int i) {
+      const auto [b, s] = block(batch, step_parts_, step_first_ + i);
+      block_encoder(i).forward(images.middleCols(b - begin, s), caches_[static_cast<std::size_t>(i)], training,
+                               i == 0 ? rng_ : replica_rngs_[static_cast<std::size_t>(i - 1)]);
+    };
+    pool_->run(step_blocks_, forward);
+    local_query_.resize(encoder_.embedding_size(), size);
+    for (int i = 0; i < step_blocks_; ++i) {
+      const auto [b, s] = block(batch, step_parts_, step_first_ + i);
+      local_query_.middleCols(b - begin, s) = caches_[static_cast<std::size_t>(i)].embedding;
+    }
+    return local_query_;
+  }
+
+  /// Steps 2–4a on the whole batch, after encode_columns: queries (embedding_size × B, every
+  /// replica's columns in order) → memory query, mean loss, d(mean loss)/d(queries). Returns the
+  /// mean loss. Alike on every replica (same memory, same queries).
+  /// \throws ShapeError / ValueError for queries or labels of the wrong size, NaN/Inf, labels < 0.
+  Scalar query_memory(const ConstRef& queries, const std::vector<Value>& labels) {
+    if (queries.cols() != step_batch_) {
+      check_value(false, "mann::ConvNetWithMemory::query_memory", "queries.cols()", queries.cols(),
+                  detail::concat(step_batch_, " (the batch of encode_columns)").c_str());
+    }
+    const Scalar scale = step_batch_ > 0 ? Scalar(1) / static_cast<Scalar>(step_batch_) : Scalar(0);
+    memory_.query(queries, memory_cache_);
+    step_loss_ = memory_.loss(labels, memory_cache_) * scale;
+    memory_.backward(memory_cache_, d_query_, scale);
+    return step_loss_;
+  }
+
+  /// Step 4b: back-propagates this replica's columns of d(loss)/d(queries) through its encoder into
+  /// the parameters' gradients (the sum over this replica's blocks).
+  void backward_columns() {
+    if (step_blocks_ == 0) return;
+    if (step_blocks_ == 1) {
+      const auto [b, s] = block(step_batch_, step_parts_, step_first_);
+      encoder_.backward(caches_[0], d_query_.middleCols(b, s));
+      return;
+    }
+    auto backward = [&](int i) {
+      const auto [b, s] = block(step_batch_, step_parts_, step_first_ + i);
+      if (i > 0) zero_grad(replica_parameters_[static_cast<std::size_t>(i - 1)]);
+      block_encoder(i).backward(caches_[static_cast<std::size_t>(i)], d_query_.middleCols(b, s));
+    };
+    pool_->run(step_blocks_, backward);
+    for (int i = 1; i < step_blocks_; ++i) {
+      const ParameterList<Scalar>& replica = replica_parameters_[static_cast<std::size_t>(i - 1)];
+      for (std::size_t p = 0; p < parameters_.size(); ++p) parameters_[p].parameter->grad += replica[p].parameter->grad;
+    }
+  }
+
+  /// Steps 4c–5, once the gradients hold the sum over every replica: clip, one Adam step, then the
+  /// memory write of query_memory()'s queries with `labels`. Returns the step's result (the loss of
+  /// query_memory, the batch's correct predictions, the summed gradient's norm before clipping).
+  /// \throws ValueError for a non-finite gradient (before anything changes).
+  StepResult apply_step(const std::vector<Value>& labels) {
+    StepResult result;
+    result.loss = static_cast<double>(step_loss_);
+    result.correct = count_correct(labels);
+    result.grad_norm = options_.clip_norm > 0 ? clip_grad_norm(parameters_, options_.clip_norm)
+                                              : global_grad_norm(parameters_);
+    optimizer_.step();
+    memory_.update(memory_cache_, labels);
+    return result;
+  }
+
   /// The nearest neighbour's value for each column of images (evaluation mode: no dropout, no
   /// weight or memory change); Memory::kEmpty (−1) while the memory is empty. The reference stays
   /// valid until the next call of any member.
@@ -216,6 +343,10 @@ class ConvNetWithMemory {
     const Index base = batch / parts, extra = batch % parts;
     return {i * base + std::min<Index>(i, extra), base + (i < extra ? 1 : 0)};
   }
+  // Blocks of a batch over every replica's threads.
+  int replica_parts(Index batch) const {
+    return static_cast<int>(std::clamp<Index>(batch, 1, static_cast<Index>(ranks_) * options_.threads));
+  }
   ConvNetEncoder<Scalar>& block_encoder(int i) { return i == 0 ? encoder_ : replicas_[static_cast<std::size_t>(i - 1)]; }
   static void copy_values(const ParameterList<Scalar>& from, const ParameterList<Scalar>& to) {
     for (std::size_t p = 0; p < from.size(); ++p) to[p].parameter->value = from[p].parameter->value;
@@ -240,6 +371,12 @@ class ConvNetWithMemory {
   std::vector<ConvNetEncoder<Scalar>> replicas_;
   std::vector<ParameterList<Scalar>> replica_parameters_;
   std::vector<Rng> replica_rngs_;
+  // data-parallel: this replica, and the geometry and loss of the current step
+  int rank_ = 0, ranks_ = 1;
+  Index step_batch_ = 0;
+  int step_parts_ = 1, step_first_ = 0, step_blocks_ = 0;
+  Scalar step_loss_ = 0;
+  Mat local_query_;
 };
 
 /// A few-shot classifier (the callable of mann/data/few_shot_evaluation.hpp) made of a trained
