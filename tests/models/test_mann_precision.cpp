@@ -251,4 +251,26 @@ TEST(MannFloatGradientsPretrainedRealData, OmniglotTable1) {
   EXPECT_LE(worst_error(model, s, 2, "pretrained"), kTolerance);
 }
 
+// The Table 2 model (15 classes, five-character string labels) on real Omniglot episodes.
+TEST(MannFloatGradientsPretrainedRealData, OmniglotTable2FifteenClassesStrings) {
+  MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
+  mann::OmniglotLoadOptions load;
+  load.alphabet_limit = 2;
+  const mann::OmniglotImages images = mann::load_omniglot(dir, load);
+  std::vector<mann::Index> characters(static_cast<std::size_t>(images.size()));
+  for (mann::Index c = 0; c < images.size(); ++c) characters[static_cast<std::size_t>(c)] = c;
+  mann::OmniglotEpisodeOptions options;
+  options.classes = 15;
+  options.encoding = mann::LabelEncoding::string;
+  mann::OmniglotEpisodes<float> episodes(images, characters, options, 31);
+  TrainingSettings s = omniglot_example();
+  s.config.output = mann::OutputKind::string;
+  s.batches = [&episodes](mann::EpisodeBatch<float>& batch, std::uint64_t first) {
+    episodes.generate(batch, kBatch, first);
+  };
+  Model32 model = load_pretrained("omniglot_mann_table2_15_strings.safetensors", s);
+  EXPECT_EQ(s.config.label_size, 25);
+  EXPECT_LE(worst_error(model, s, 2, "pretrained"), kTolerance);
+}
+
 }  // namespace

@@ -205,7 +205,8 @@ class ConvNetWithMemory {
   /// `training`. Returns their queries (embedding_size × that many), valid until the next call.
   /// \throws ShapeError / ValueError for images of the wrong shape or with NaN/Inf.
   const Mat& encode_columns(const ConstRef& images, Index batch, bool training) {
-    const auto [begin, size] = replica_columns(batch, rank_);
+    const std::pair<Index, Index> columns = replica_columns(batch, rank_);  // not a structured binding:
+    const Index begin = columns.first, size = columns.second;              // the lambda below uses begin
     check_shape(images, encoder_.input_size(), size, "mann::ConvNetWithMemory::encode_columns",
                 "images (this replica's columns)");
     zero_grad(parameters_);
