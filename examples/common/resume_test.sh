@@ -17,18 +17,8 @@ set -euo pipefail
 work=$1 log=$2 checkpoint=$3
 shift 3
 if [[ -n ${OMNIGLOT_SOURCE_DIR:-} ]]; then
-  data=${MANN_DATA_DIR:-$OMNIGLOT_SOURCE_DIR/data/omniglot}
-  if [[ -n ${MANN_DATA_DIR:-} && ! -e $data/images_background.zip && ! -d $data/images_background ]]; then
-    data=$data/omniglot
-  fi
-  if [[ ! -e $data/images_background.zip && ! -d $data/images_background ]]; then
-    if [[ -n ${MANN_DATA_DIR:-} ]]; then
-      echo "FAILED: MANN_DATA_DIR is $MANN_DATA_DIR, which holds no Omniglot data"
-      exit 1
-    fi
-    echo "SKIP: no Omniglot data: set MANN_DATA_DIR to the folder with images_background.zip and images_evaluation.zip"
-    exit 0
-  fi
+  source "$(dirname "$0")/test_data.sh"
+  find_test_data "$OMNIGLOT_SOURCE_DIR"
   set -- "$@" --data-dir "$data"
 fi
 rm -rf "$work"

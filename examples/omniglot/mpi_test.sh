@@ -6,15 +6,8 @@
 # The data: $MANN_DATA_DIR, else <source dir>/data/omniglot; skipped without it (one SKIP line).
 set -euo pipefail
 mpiexec=$1 binary=$2 work=$3 source=$4
-data=${MANN_DATA_DIR:-$source/data/omniglot}
-if [[ ! -e $data/images_background.zip && ! -d $data/images_background ]]; then
-  if [[ -n ${MANN_DATA_DIR:-} ]]; then
-    echo "FAILED: MANN_DATA_DIR is $MANN_DATA_DIR, which holds no Omniglot data"
-    exit 1
-  fi
-  echo "SKIP: no Omniglot data: set MANN_DATA_DIR to the folder with images_background.zip and images_evaluation.zip"
-  exit 0
-fi
+source "$(dirname "$0")/../common/test_data.sh"
+find_test_data "$source"
 rm -rf "$work"
 mkdir -p "$work"
 common=(--model mann --alphabets 3 --eval-every 64 --eval-episodes 16 --test-episodes 16 --threads 1
