@@ -79,6 +79,10 @@ struct Settings {
   double learning_rate = 1e-4;
   int embedding = 256;
   double dropout = 0.5;
+  std::string hidden_activation = "relu";
+  double init_stddev = 0;        // 0: He / Glorot
+  double query_init_stddev = 0;  // 0: Glorot
+  double adam_epsilon = 1e-8;
   long long memory_size = 8192;
   int k = 256;
   long long eval_every = 1000;
@@ -193,6 +197,39 @@ void write_csv(const fs::path& path, const Settings& s, const std::vector<Config
   if (!out) throw mann::FileError("omniglot_fewshot: cannot write " + path.string());
 }
 
+/// One row per test episode of every (ways, shots): its index (the sampler's, seed s.seed), the
+/// queries it got right, and its classes ("alphabet/character", "@90" etc. for a rotation), so that
+/// a user can see which episodes and characters fail. Episodes are re-drawn from the sampler
+/// (deterministic in the seed and the index) for their classes.
+void write_episode_csv(const fs::path& path, const Settings& s, const std::vector<Configuration>& results,
+                       const mann::FewShotSampler<float>& sampler, const mann::FewShotImages<float>& store,
+                       const mann::OmniglotImages& images) {
+  const fs::path partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial);
+    out << "ways,shots,queries,seed,episode,correct,total,accuracy,classes\n";
+    mann::FewShotEpisode<float> episode;
+    for (const Configuration& c : results) {
+      for (std::size_t e = 0; e < c.accuracy.episode_accuracy.size(); ++e) {
+        sampler.episode(e, {c.ways, c.shots, s.queries}, episode);
+        const long long total = static_cast<long long>(episode.query_labels.size());
+        const double accuracy = c.accuracy.episode_accuracy[e];
+        out << c.ways << "," << c.shots << "," << s.queries << "," << s.seed << "," << e << ","
+            << std::llround(accuracy * static_cast<double>(total)) << "," << total << "," << std::setprecision(6)
+            << accuracy << ",";
+        for (std::size_t i = 0; i < episode.classes.size(); ++i) {
+          const mann::Index cls = episode.classes[i];
+          out << (i > 0 ? " " : "") << images.character(store.character(cls)).name();
+          if (store.quarter_turns(cls) > 0) out << "@" << 90 * store.quarter_turns(cls);
+        }
+        out << "\n";
+      }
+    }
+    if (!out) throw mann::FileError("omniglot_fewshot: cannot write " + partial.string());
+  }
+  fs::rename(partial, path);
+}
+
 // --- the ConvNet with memory: training -------------------------------------------------------------
 
 using mann_examples::format_duration;
@@ -202,6 +239,10 @@ mann::ConvNetWithMemoryOptions model_options(const Settings& s, int threads) {
   mann::ConvNetWithMemoryOptions o;
   o.encoder.embedding_size = s.embedding;
   o.encoder.dropout = s.dropout;
+  o.encoder.hidden_relu = s.hidden_activation == "relu";
+  o.encoder.init_stddev = s.init_stddev;
+  o.encoder.query_init_stddev = s.query_init_stddev;
+  o.adam_epsilon = s.adam_epsilon;
   o.memory_size = s.memory_size;
   o.memory.k = s.k;
   o.learning_rate = s.learning_rate;
@@ -213,7 +254,8 @@ mann::ConvNetWithMemoryOptions model_options(const Settings& s, int threads) {
 /// What a checkpoint must agree on to be resumed or evaluated with these settings.
 mann::CheckpointMetadata model_metadata(const Settings& s) {
   return {{"model", "convnet"}, {"embedding", std::to_string(s.embedding)},
-          {"memory_size", std::to_string(s.memory_size)}, {"k", std::to_string(s.k)}};
+          {"memory_size", std::to_string(s.memory_size)}, {"k", std::to_string(s.k)},
+          {"hidden_activation", s.hidden_activation}};
 }
 
 std::string checkpoint_path(const Settings& s) {
@@ -233,6 +275,8 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   c.resolve("dropout", "--dropout", s.dropout);
   c.resolve("train_ways", "--train-ways", s.train_ways);
   c.resolve("episode_length", "--episode-length", s.episode_length);
+  c.resolve_or_earlier("hidden_activation", "--hidden-activation", s.hidden_activation, std::string("relu"));
+  if (s.resume) c.resolve_or_earlier("adam_epsilon", "--adam-epsilon", s.adam_epsilon, 1e-8);
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   c.finish();
 }
@@ -351,6 +395,10 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["dropout"] = mann_examples::number_text(s.dropout);
       metadata["train_ways"] = std::to_string(s.train_ways);
       metadata["episode_length"] = std::to_string(s.episode_length);
+      metadata["adam_epsilon"] = mann_examples::number_text(s.adam_epsilon);
+      metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
+      metadata["init_stddev"] = mann_examples::number_text(s.init_stddev);
+      metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
       if (ranks.is_root()) mann::save_checkpoint(checkpoint, tensors(), metadata);  // the replicas are equal
       running.clear();
       running_loss = 0;
@@ -474,9 +522,10 @@ int run(const Settings& s, const mann_examples::Ranks& ranks) {
   if (ranks.is_root()) {
     fs::create_directories(s.out_dir);
     write_csv(csv, s, results, have_lake ? &lake : nullptr, trained);
+    write_episode_csv(fs::path(s.out_dir) / (s.model + "_episodes.csv"), s, results, sampler, test_store, images);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::cout << "\nresults: " << csv.string() << "; wall time " << std::fixed << std::setprecision(1) << seconds << " s with "
+  std::cout << "\nresults: " << csv.string() << " (per episode: " << s.model << "_episodes.csv); wall time " << std::fixed << std::setprecision(1) << seconds << " s with "
             << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string()) << threads << " thread"
             << (threads == 1 ? "" : "s") << "\n";
   return 0;
@@ -516,6 +565,17 @@ int main(int argc, char** argv) {
   app.add_option("--learning-rate", s.learning_rate, "convnet: Adam's learning rate")->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
   app.add_option("--embedding", s.embedding, "convnet: query size (the last fully connected layer)")->check(CLI::Range(1, 65536))->capture_default_str()->group(convnet);
   app.add_option("--dropout", s.dropout, "convnet: dropout rate before the last layer")->check(mann_examples::finite_number(0.0, 0.99))->capture_default_str()->group(convnet);
+  app.add_option("--hidden-activation", s.hidden_activation,
+                 "convnet: after the first fully connected layer: relu | none (linear, as the authors' code)")
+      ->check(CLI::IsMember({"relu", "none"}))->capture_default_str()->group(convnet);
+  app.add_option("--init-stddev", s.init_stddev,
+                 "convnet: > 0: convolutions and first fully connected layer from a normal truncated at 2 sigma (authors: 0.1); 0: He / Glorot")
+      ->check(mann_examples::finite_number(0.0, 10.0))->capture_default_str()->group(convnet);
+  app.add_option("--query-init-stddev", s.query_init_stddev,
+                 "convnet: > 0: the query layer from a normal truncated at 2 sigma (authors: 0.01); 0: Glorot")
+      ->check(mann_examples::finite_number(0.0, 10.0))->capture_default_str()->group(convnet);
+  app.add_option("--adam-epsilon", s.adam_epsilon, "convnet: Adam's epsilon (authors: 1e-4)")
+      ->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
   app.add_option("--memory-size", s.memory_size, "convnet: memory slots")->check(CLI::Range(1LL, 100000000LL))->capture_default_str()->group(convnet);
   app.add_option("-k,--k", s.k, "convnet: nearest neighbours of a query")->check(CLI::Range(1, 1024))->capture_default_str()->group(convnet);
   app.add_option("--eval-every", s.eval_every, "convnet: episodes between held-out checks, log lines and checkpoints")

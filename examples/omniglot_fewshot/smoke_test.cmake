@@ -35,7 +35,7 @@ endfunction()
 
 run_example("knn" "pixel NN \\(euclidean\\)" --model knn)
 run_example("convnet, 32 episodes" "ConvNet with memory \\(32 ep\\.\\)" ${convnet} --episodes 32)
-foreach(file convnet.safetensors convnet_training.csv convnet.csv)
+foreach(file convnet.safetensors convnet_training.csv convnet.csv convnet_episodes.csv convnet_training.png)
   if(NOT EXISTS ${WORK_DIR}/${file})
     message(FATAL_ERROR "the ConvNet run left no ${file} in ${WORK_DIR}")
   endif()
@@ -47,6 +47,36 @@ endif()
 run_example("convnet, --eval-only" "ConvNet with memory \\(48 ep\\.\\)" ${convnet} --eval-only)
 # --eval-only takes the model's settings (--memory-size 1024) from the checkpoint.
 run_example("convnet, --eval-only without settings" "ConvNet with memory \\(48 ep\\.\\)" --model convnet --eval-only)
+
+# The per-episode CSV: a header and one row per test episode of each (ways, shots), here 4 × 20;
+# the first row's classes are five "alphabet/character" names.
+set(name "[^ ,/]+/[^ ,/]+")
+file(STRINGS ${WORK_DIR}/convnet_episodes.csv rows)
+list(LENGTH rows count)
+list(GET rows 0 header)
+list(GET rows 1 first)
+if(NOT count EQUAL 81 OR NOT header STREQUAL "ways,shots,queries,seed,episode,correct,total,accuracy,classes"
+   OR NOT first MATCHES "^5,1,1,1,0,[0-5],5,[0-9.e-]+,${name}( ${name})( ${name})( ${name})( ${name})$")
+  message(FATAL_ERROR "convnet_episodes.csv: ${count} rows, header '${header}', first row '${first}'")
+endif()
+
+# --eval-only with other ways and shots than the paper's: a 3-way 2-shot table, no paper cell.
+execute_process(COMMAND ${BINARY} ${common} --model convnet --eval-only --ways 3 --shots 2 --queries 3
+                RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT result EQUAL 0 OR NOT out MATCHES "\\| ours: ConvNet with memory \\(48 ep\\.\\) +\\|${cell} \\|\n"
+   OR NOT out MATCHES "3-way 2-shot" OR NOT out MATCHES "20 episodes x 3 queries per class")
+  message(FATAL_ERROR "--eval-only --ways 3 --shots 2 --queries 3 (${result}):\n${out}\n${err}")
+endif()
+
+# The authors' recipe trains and resumes; the checkpoint keeps the linear hidden layer.
+run_example("convnet, authors' recipe" "ConvNet with memory \\(16 ep\\.\\)" ${convnet} --episodes 16
+            --out-dir ${WORK_DIR}/authors --hidden-activation none --dropout 0.7 --init-stddev 0.1
+            --query-init-stddev 0.01 --adam-epsilon 1e-4)
+execute_process(COMMAND ${BINARY} ${common} --out-dir ${WORK_DIR}/authors --model convnet --eval-only --hidden-activation relu
+                RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT result EQUAL 2 OR NOT err MATCHES "--hidden-activation relu differs from the checkpoint's hidden_activation = none")
+  message(FATAL_ERROR "--eval-only with another --hidden-activation than the checkpoint's should exit 2 (${result}):\n${err}")
+endif()
 
 execute_process(COMMAND ${BINARY} --model resnet RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT result EQUAL 2 OR NOT err MATCHES "omniglot_fewshot: ")

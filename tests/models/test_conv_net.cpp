@@ -3,6 +3,7 @@
 // w.r.t. the encoder's parameters with the memory contents fixed; episode semantics.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "mann/core/init.hpp"
@@ -60,9 +61,13 @@ TEST(ConvNetEncoder, RejectsBadOptionsAndInputs) {
   EXPECT_THROW(encoder.forward(bad, cache, false, rng), mann::ValueError);
 }
 
-TEST(ConvNetEncoder, GradientsMatchFiniteDifferences) {
+class ConvNetEncoderGradients : public ::testing::TestWithParam<bool> {};  // hidden_relu
+
+TEST_P(ConvNetEncoderGradients, MatchFiniteDifferences) {
   mann::Rng rng(2);
-  mann::ConvNetEncoder<double> encoder(small_encoder(), rng);
+  mann::ConvNetEncoderOptions options = small_encoder();
+  options.hidden_relu = GetParam();
+  mann::ConvNetEncoder<double> encoder(options, rng);
   mann::ParameterList<double> params;
   encoder.parameters(params);
   for (const auto& p : params)  // non-zero biases so every term is exercised
@@ -90,6 +95,48 @@ TEST(ConvNetEncoder, GradientsMatchFiniteDifferences) {
   mann::GradCheckResult input_result;
   mann::grad_check_tensor(loss, images, d_images, "images", input_result);
   EXPECT_LT(input_result.max_relative_error, 1e-6) << input_result.worst;
+}
+
+INSTANTIATE_TEST_SUITE_P(HiddenReluOrLinear, ConvNetEncoderGradients, ::testing::Bool());
+
+TEST(ConvNetEncoder, LinearHiddenLayerKeepsNegativeValues) {
+  // hidden_relu = false (the authors' code): the first fully connected layer's output is not
+  // clipped at 0, and the embedding is fc2(fc1(features)) exactly.
+  auto o = small_encoder();
+  o.dropout = 0;
+  o.hidden_relu = false;
+  mann::Rng rng(5);
+  mann::ConvNetEncoder<double> encoder(o, rng);
+  MatrixD images(encoder.input_size(), 3);
+  mann::init_uniform(images, rng, 0.0, 1.0);
+  mann::ConvNetEncoder<double>::Cache cache;
+  const MatrixD e = encoder.forward(images, cache, true, rng);
+  EXPECT_LT(cache.hidden.minCoeff(), 0.0);
+  const MatrixD expected = (encoder.fc2().weight.value * (encoder.fc1().weight.value * cache.pool2)).colwise() +
+                           encoder.fc2().bias.value.col(0);
+  EXPECT_LT((e - expected).cwiseAbs().maxCoeff(), 1e-12);
+}
+
+TEST(ConvNetEncoder, TruncatedNormalInitialisationOfTheAuthorsCode) {
+  auto o = mann::ConvNetEncoderOptions{};
+  o.init_stddev = 0.1;
+  o.query_init_stddev = 0.01;
+  mann::Rng rng(6);
+  mann::ConvNetEncoder<float> encoder(o, rng);
+  auto check = [](const mann::MatrixF& w, double stddev, const char* name) {
+    // inside ±2σ, and the standard deviation of N(0, σ²) truncated at 2σ: 0.8796 σ
+    EXPECT_LE(w.cwiseAbs().maxCoeff(), 2 * stddev) << name;
+    const double mean = w.cast<double>().mean();
+    const double sd = std::sqrt((w.cast<double>().array() - mean).square().mean());
+    EXPECT_NEAR(sd, 0.8796 * stddev, 0.03 * stddev) << name;
+    EXPECT_NEAR(mean, 0.0, 0.05 * stddev) << name;
+  };
+  for (int i = 1; i <= 4; ++i) check(encoder.conv(i).weight.value, 0.1, "conv");
+  check(encoder.fc1().weight.value, 0.1, "fc1");
+  check(encoder.fc2().weight.value, 0.01, "fc2");
+  EXPECT_TRUE(encoder.fc2().bias.value.isZero());
+  o.init_stddev = -1;
+  EXPECT_THROW(mann::ConvNetEncoder<float>(o, rng), mann::ValueError);
 }
 
 TEST(ConvNetEncoder, EvaluationIgnoresDropoutAndFloatMatchesDouble) {
@@ -174,6 +221,55 @@ TEST(ConvNetWithMemory, MemoryLossGradientMatchesFiniteDifferences) {
     EXPECT_EQ(net.memory().version(), version);
   }
 }
+
+class ConvNetWithMemoryPrecision : public ::testing::TestWithParam<bool> {};  // the authors' recipe
+
+// Float32 gradients against float64 at the settings the example trains with (paper sizes: 28 × 28,
+// 64/128 channels, 256-dimensional keys, memory 8192, k 256, dropout on), from initial weights, on
+// Omniglot-like images (sparse strokes: mostly 0, some 1) with a memory holding earlier writes of
+// the same classes. Each parameter tensor's normwise relative error must stay below 1e-3.
+TEST_P(ConvNetWithMemoryPrecision, FloatGradientsMatchDoubleAtTrainingSettings) {
+  mann::ConvNetWithMemoryOptions options;
+  if (GetParam()) {
+    options.encoder.hidden_relu = false;
+    options.encoder.dropout = 0.7;
+    options.encoder.init_stddev = 0.1;
+    options.encoder.query_init_stddev = 0.01;
+  }
+  mann::ConvNetWithMemory<double> net_d(options);
+  mann::ConvNetWithMemory<float> net_f(options);
+  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {  // the same weights on both sides
+    net_f.parameters()[p].parameter->value = net_d.parameters()[p].parameter->value.cast<float>();
+  }
+  mann::Rng data(12);
+  const Index input = net_d.encoder().input_size();
+  auto strokes = [&](Index columns) {
+    MatrixD images(input, columns);
+    for (Index j = 0; j < columns; ++j)
+      for (Index i = 0; i < input; ++i) images(i, j) = data.uniform() < 0.15 ? 1.0 : 0.0;
+    return images;
+  };
+  const MatrixD support = strokes(48), images = strokes(16);
+  std::vector<std::int64_t> support_labels(48), labels(16);
+  for (std::size_t i = 0; i < support_labels.size(); ++i) support_labels[i] = static_cast<std::int64_t>(i % 16);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>((5 * i) % 16);
+  net_d.write(support, support_labels);
+  net_f.write(support.cast<float>(), support_labels);
+  net_d.rng().seed(13);
+  net_f.rng().seed(13);
+  const double loss_d = net_d.compute_gradients(images, labels, true);
+  const double loss_f = net_f.compute_gradients(images.cast<float>(), labels, true);
+  ASSERT_GT(loss_d, 0.0);
+  EXPECT_NEAR(loss_f, loss_d, 1e-4 * loss_d);
+  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {
+    const MatrixD& g_d = net_d.parameters()[p].parameter->grad;
+    const MatrixD g_f = net_f.parameters()[p].parameter->grad.cast<double>();
+    ASSERT_GT(g_d.norm(), 0.0) << net_d.parameters()[p].name;
+    EXPECT_LT((g_f - g_d).norm() / g_d.norm(), 1e-3) << net_d.parameters()[p].name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OursAndTheAuthorsRecipe, ConvNetWithMemoryPrecision, ::testing::Bool());
 
 TEST(ConvNetWithMemory, EpisodeSemantics) {
   mann::ConvNetWithMemory<float> net(small_memory_net());

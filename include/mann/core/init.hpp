@@ -1,4 +1,4 @@
-// mann/core/init.hpp: weight initialisers (Glorot uniform, orthogonal, uniform, normal).
+// mann/core/init.hpp: weight initialisers (Glorot uniform, orthogonal, uniform, normal, truncated normal).
 #pragma once
 
 #include <algorithm>
@@ -21,6 +21,19 @@ template <class Scalar>
 void init_normal(Matrix<Scalar>& m, Rng& rng, double stddev) {
   for (Index j = 0; j < m.cols(); ++j)
     for (Index i = 0; i < m.rows(); ++i) m(i, j) = static_cast<Scalar>(rng.normal() * stddev);
+}
+
+/// Fills `m` from N(0, stddev²) truncated at ±2·stddev (a draw beyond is drawn again): the
+/// initialiser of Kaiser et al.'s released code (TensorFlow's truncated_normal_initializer).
+template <class Scalar>
+void init_truncated_normal(Matrix<Scalar>& m, Rng& rng, double stddev) {
+  for (Index j = 0; j < m.cols(); ++j) {
+    for (Index i = 0; i < m.rows(); ++i) {
+      double z = rng.normal();
+      while (std::abs(z) > 2.0) z = rng.normal();
+      m(i, j) = static_cast<Scalar>(z * stddev);
+    }
+  }
 }
 
 /// Glorot & Bengio (2010) uniform: U(±sqrt(6 / (fan_in + fan_out))), fan_in = cols, fan_out = rows.

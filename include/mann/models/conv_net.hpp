@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mann/core/error.hpp"
+#include "mann/core/init.hpp"
 #include "mann/core/parameter.hpp"
 #include "mann/core/random.hpp"
 #include "mann/nn/conv2d.hpp"
@@ -24,14 +25,24 @@ struct ConvNetEncoderOptions {
   Index conv2_channels = 128;  ///< the second pair
   Index hidden_size = 256;     ///< the first fully connected layer
   Index embedding_size = 256;  ///< the second fully connected layer: the query
-  /// Dropout between the fully connected layers; the paper gives no rate, 0.5 is the usual one.
+  /// Dropout between the fully connected layers; the paper gives no rate, 0.5 is the usual one
+  /// (the authors' code: 0.7, keep probability 0.3).
   double dropout = 0.5;
+  /// ReLU after the first fully connected layer. SPEC §2 does not say; the authors' code has none
+  /// (its embedder ends in a linear layer). false: the two fully connected layers are both linear.
+  bool hidden_relu = true;
+  /// > 0: the convolutions' and the first fully connected layer's weights from N(0, σ²) truncated
+  /// at 2σ (the authors' code: 0.1); 0: He-normal (convolutions) and Glorot-uniform.
+  double init_stddev = 0;
+  /// > 0: the query layer's weights from N(0, σ²) truncated at 2σ (the authors' code: 0.01, its
+  /// memory's query projection); 0: Glorot-uniform.
+  double query_init_stddev = 0;
 };
 
 /// conv 3×3 (conv1_channels), ReLU, conv 3×3 (conv1_channels), ReLU, max-pool 2×2,
 /// conv 3×3 (conv2_channels), ReLU, conv 3×3 (conv2_channels), ReLU, max-pool 2×2,
-/// fully connected hidden_size, ReLU, dropout, fully connected embedding_size (linear: the
-/// un-normalised query; the key-value memory normalises it).
+/// fully connected hidden_size, ReLU (unless options.hidden_relu is false), dropout, fully connected
+/// embedding_size (linear: the un-normalised query; the key-value memory normalises it).
 ///
 /// Images are (channels·height·width) × B, one image per column, channel-major then row-major (the
 /// layout of Conv2d: a 28 × 28 image flattened row by row). Convolutions: He-normal weights (ReLU
@@ -77,6 +88,15 @@ class ConvNetEncoder {
     fc1_ = Linear<Scalar>(pool2_.output_size(), options.hidden_size, rng);
     fc2_ = Linear<Scalar>(options.hidden_size, options.embedding_size, rng);
     dropout_ = Dropout<Scalar>(options.dropout);
+    check_value(options.init_stddev >= 0, where, "options.init_stddev", options.init_stddev, ">= 0");
+    check_value(options.query_init_stddev >= 0, where, "options.query_init_stddev", options.query_init_stddev, ">= 0");
+    if (options.init_stddev > 0) {
+      for (Conv2d<Scalar>* conv : {&conv1_, &conv2_, &conv3_, &conv4_}) {
+        init_truncated_normal(conv->weight.value, rng, options.init_stddev);
+      }
+      init_truncated_normal(fc1_.weight.value, rng, options.init_stddev);
+    }
+    if (options.query_init_stddev > 0) init_truncated_normal(fc2_.weight.value, rng, options.query_init_stddev);
   }
 
   const ConvNetEncoderOptions& options() const { return options_; }
@@ -108,7 +128,7 @@ class ConvNetEncoder {
     ReLU<Scalar>::forward_inplace(cache.conv4);
     pool2_.forward(cache.conv4, cache.pool2, cache.pool2_cache);
     fc1_.forward(cache.pool2, cache.hidden);
-    ReLU<Scalar>::forward_inplace(cache.hidden);
+    if (options_.hidden_relu) ReLU<Scalar>::forward_inplace(cache.hidden);
     dropout_.forward(cache.hidden, cache.dropped, cache.dropout_cache, training, rng);
     fc2_.forward(cache.dropped, cache.embedding);
     return cache.embedding;
@@ -122,7 +142,7 @@ class ConvNetEncoder {
                 "d_embedding");
     fc2_.backward(cache.dropped, d_embedding, &cache.d_dropped);
     dropout_.backward(cache.dropout_cache, cache.d_dropped, cache.d_hidden);
-    ReLU<Scalar>::backward_inplace(cache.hidden, cache.d_hidden);
+    if (options_.hidden_relu) ReLU<Scalar>::backward_inplace(cache.hidden, cache.d_hidden);
     fc1_.backward(cache.pool2, cache.d_hidden, &cache.d_pool2);
     pool2_.backward(cache.pool2_cache, cache.d_pool2, cache.d_conv4);
     ReLU<Scalar>::backward_inplace(cache.conv4, cache.d_conv4);
