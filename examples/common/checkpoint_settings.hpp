@@ -67,6 +67,13 @@ class CheckpointSettings {
     settle(field, option, value, metadata_.find(field) == metadata_.end() ? earlier : parse<T>(field));
   }
 
+  /// For a setting a resumed run may change (a learning-rate schedule): given on the command line, the
+  /// given value stands; else the checkpoint's, or `earlier` for a checkpoint without the field.
+  template <class T>
+  void default_from(const std::string& field, const std::string& option, T& value, const T& earlier) {
+    if (given_.count(option) > 0) return;
+    value = metadata_.find(field) == metadata_.end() ? earlier : parse<T>(field);
+  }
   /// \throws mann::FormatError listing every field that was missing and not given.
   void finish() const {
     if (missing_.empty()) return;

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "checkpoint_fields.hpp"
 #include "checkpoint_settings.hpp"
@@ -142,6 +143,21 @@ TEST(CheckpointSettings, AFieldAddedLaterDefaultsToTheEarlierValue) {
     settings.resolve_or_earlier("head.key_strength", "--key-strength", strength, std::string("fixed"));
     EXPECT_EQ(strength, "learned");
   }
+}
+
+// A setting a resumed run may change (the learning rate of a schedule): given, it stands; not given,
+// the checkpoint's, or the earlier versions' value for a checkpoint without the field.
+TEST(CheckpointSettings, DefaultFromTheCheckpointUnlessGiven) {
+  const mann::CheckpointMetadata stored{{"learning_rate", "0.0003"}};
+  auto resolved = [](const mann::CheckpointMetadata& metadata, std::set<std::string> given, double rate) {
+    mann_examples::CheckpointSettings settings("a.safetensors", metadata, std::move(given));
+    settings.default_from("learning_rate", "--learning-rate", rate, 1e-4);
+    settings.finish();
+    return rate;
+  };
+  EXPECT_EQ(resolved(stored, {}, 1e-3), 3e-4);
+  EXPECT_EQ(resolved({}, {}, 1e-3), 1e-4);
+  EXPECT_EQ(resolved(stored, {"--learning-rate"}, 5e-5), 5e-5);
 }
 
 TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {
