@@ -1,0 +1,139 @@
+// Float32 gradients of the ConvNet with memory (mann/models/conv_net_memory.hpp) against float64, at
+// the settings omniglot_fewshot trains with (paper sizes: 28 × 28, 64/128 channels, 256-dimensional
+// keys, memory 8192, k 256, dropout on): from initial weights on Omniglot-like images, for our recipe
+// and the authors', and from the pretrained checkpoints in pretrained/ on real Omniglot training
+// episodes. Every parameter tensor's normwise relative error must stay below 1e-3.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mann/data/omniglot.hpp"
+#include "mann/data/omniglot_fewshot.hpp"
+#include "mann/io/checkpoint.hpp"
+#include "mann/models/conv_net_memory.hpp"
+#include "support/omniglot_test_data.hpp"
+
+namespace {
+
+using mann::Index;
+using mann::MatrixD;
+using Labels = std::vector<std::int64_t>;
+
+constexpr double kTolerance = 1e-3;
+
+/// Copies the float64 model's weights into the float32 one, writes the same support set into both
+/// memories, takes the gradient of one batch with the same dropout masks, and returns the worst
+/// tensor's normwise relative error (printing each tensor's).
+double worst_gradient_error(mann::ConvNetWithMemory<double>& net_d, mann::ConvNetWithMemory<float>& net_f,
+                            const MatrixD& support, const Labels& support_labels, const MatrixD& images,
+                            const Labels& labels) {
+  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {
+    net_f.parameters()[p].parameter->value = net_d.parameters()[p].parameter->value.cast<float>();
+  }
+  net_d.clear_memory();
+  net_f.clear_memory();
+  net_d.write(support, support_labels);
+  net_f.write(support.cast<float>(), support_labels);
+  net_d.rng().seed(13);
+  net_f.rng().seed(13);
+  const double loss_d = net_d.compute_gradients(images, labels, true);
+  const double loss_f = net_f.compute_gradients(images.cast<float>(), labels, true);
+  EXPECT_GT(loss_d, 0.0);
+  EXPECT_NEAR(loss_f, loss_d, 1e-4 * loss_d);
+  double worst = 0;
+  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {
+    const MatrixD& g_d = net_d.parameters()[p].parameter->grad;
+    const MatrixD g_f = net_f.parameters()[p].parameter->grad.cast<double>();
+    EXPECT_GT(g_d.norm(), 0.0) << net_d.parameters()[p].name;
+    const double error = (g_f - g_d).norm() / g_d.norm();
+    std::cout << "  " << net_d.parameters()[p].name << ": " << error << "\n";
+    worst = std::max(worst, error);
+  }
+  return worst;
+}
+
+class InitialWeights : public ::testing::TestWithParam<bool> {};  // the authors' recipe
+
+TEST_P(InitialWeights, OmniglotLikeImages) {
+  mann::ConvNetWithMemoryOptions options;
+  if (GetParam()) {
+    options.encoder.hidden_relu = false;
+    options.encoder.dropout = 0.7;
+    options.encoder.init_stddev = 0.1;
+    options.encoder.query_init_stddev = 0.01;
+  }
+  mann::ConvNetWithMemory<double> net_d(options);
+  mann::ConvNetWithMemory<float> net_f(options);
+  mann::Rng data(12);
+  const Index input = net_d.encoder().input_size();
+  auto strokes = [&](Index columns) {  // mostly 0, some 1, as a drawing
+    MatrixD images(input, columns);
+    for (Index j = 0; j < columns; ++j)
+      for (Index i = 0; i < input; ++i) images(i, j) = data.uniform() < 0.15 ? 1.0 : 0.0;
+    return images;
+  };
+  const MatrixD support = strokes(48), images = strokes(16);
+  Labels support_labels(48), labels(16);
+  for (std::size_t i = 0; i < support_labels.size(); ++i) support_labels[i] = static_cast<std::int64_t>(i % 16);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>((5 * i) % 16);
+  EXPECT_LE(worst_gradient_error(net_d, net_f, support, support_labels, images, labels), kTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(OursAndTheAuthorsRecipe, InitialWeights, ::testing::Bool());
+
+/// A model of the settings a pretrained checkpoint's metadata holds, its weights loaded.
+template <class Scalar>
+std::unique_ptr<mann::ConvNetWithMemory<Scalar>> load_pretrained(const std::string& path) {
+  const mann::CheckpointMetadata metadata = mann::read_checkpoint_metadata(path);
+  mann::ConvNetWithMemoryOptions options;
+  options.encoder.embedding_size = mann::metadata_int(metadata, "embedding", 1, 1 << 16);
+  options.encoder.dropout = mann::metadata_double(metadata, "dropout", 0, 0.99);
+  options.encoder.hidden_relu = metadata.at("hidden_activation") == "relu";
+  options.memory_size = mann::metadata_int(metadata, "memory_size", 1, 1 << 27);
+  options.memory.k = static_cast<int>(mann::metadata_int(metadata, "k", 1, 1024));
+  auto model = std::make_unique<mann::ConvNetWithMemory<Scalar>>(options);
+  mann::load_checkpoint(path, model->parameters());
+  return model;
+}
+
+class Pretrained : public ::testing::TestWithParam<const char*> {};  // file in pretrained/
+
+// A batch of the example's training episodes (16 × 5 classes, every class shown once per round):
+// the memory holds the first 10 steps, the gradient is of the 11th (the 3rd showing of each class).
+TEST_P(Pretrained, RealTrainingEpisodes) {
+  MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
+  const std::string path = std::string(MANN_SOURCE_DIR) + "/pretrained/" + GetParam();
+  mann::OmniglotLoadOptions load;
+  load.alphabet_limit = 2;
+  const mann::OmniglotImages images = mann::load_omniglot(dir, load);
+  std::vector<Index> characters(static_cast<std::size_t>(images.size()));
+  for (Index c = 0; c < images.size(); ++c) characters[static_cast<std::size_t>(c)] = c;
+  const mann::FewShotImages<double> store(images, characters, true);
+  const mann::FewShotSampler<double> sampler(store, 3);
+  mann::FewShotTrainingOptions episode;
+  episode.ways = 5;
+  episode.length = 30;
+  episode.offset_labels = true;
+  mann::FewShotTrainingBatch<double> batch;
+  sampler.training_batch(0, 16, episode, batch);
+  MatrixD support(store.pixels(), 0);
+  Labels support_labels;
+  for (std::size_t t = 0; t < 10; ++t) {
+    support.conservativeResize(Eigen::NoChange, support.cols() + batch.inputs[t].cols());
+    support.rightCols(batch.inputs[t].cols()) = batch.inputs[t];
+    support_labels.insert(support_labels.end(), batch.labels[t].begin(), batch.labels[t].end());
+  }
+  const Labels labels(batch.labels[10].begin(), batch.labels[10].end());
+  auto net_d = load_pretrained<double>(path);
+  auto net_f = load_pretrained<float>(path);
+  EXPECT_LE(worst_gradient_error(*net_d, *net_f, support, support_labels, batch.inputs[10], labels), kTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(ConvNetWithMemory, Pretrained, ::testing::Values("omniglot_convnet_vinyals.safetensors"));
+
+}  // namespace
