@@ -17,6 +17,7 @@
 #include "mann/io/checkpoint.hpp"
 #include "mann/models/conv_net_memory.hpp"
 #include "support/omniglot_test_data.hpp"
+#include "support/omniglot_test_images.hpp"
 
 namespace {
 
@@ -108,12 +109,8 @@ class Pretrained : public ::testing::TestWithParam<const char*> {};  // file in 
 TEST_P(Pretrained, RealTrainingEpisodes) {
   MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
   const std::string path = std::string(MANN_SOURCE_DIR) + "/pretrained/" + GetParam();
-  mann::OmniglotLoadOptions load;
-  load.alphabet_limit = 2;
-  const mann::OmniglotImages images = mann::load_omniglot(dir, load);
-  std::vector<Index> characters(static_cast<std::size_t>(images.size()));
-  for (Index c = 0; c < images.size(); ++c) characters[static_cast<std::size_t>(c)] = c;
-  const mann::FewShotImages<double> store(images, characters, true);
+  const mann::OmniglotImages images = mann_test::first_two_alphabets(dir);
+  const mann::FewShotImages<double> store(images, mann_test::all_characters(images), true);
   const mann::FewShotSampler<double> sampler(store, 3);
   mann::FewShotTrainingOptions episode;
   episode.ways = 5;

@@ -23,6 +23,7 @@
 #include "mann/train/grad_check.hpp"
 #include "mann/train/precision_check.hpp"
 #include "support/omniglot_test_data.hpp"
+#include "support/omniglot_test_images.hpp"
 
 namespace {
 
@@ -232,25 +233,11 @@ TEST(MannFloatGradientsPretrained, GpRegression) {
   }
 }
 
-/// The first two alphabets of each Omniglot set: enough characters for real episodes, quick to load.
-mann::OmniglotImages first_two_alphabets(const std::string& dir) {
-  mann::OmniglotLoadOptions load;
-  load.alphabet_limit = 2;
-  return mann::load_omniglot(dir, load);
-}
-
-/// Every character of `images`, in order.
-std::vector<mann::Index> all_characters(const mann::OmniglotImages& images) {
-  std::vector<mann::Index> characters(static_cast<std::size_t>(images.size()));
-  for (mann::Index c = 0; c < images.size(); ++c) characters[static_cast<std::size_t>(c)] = c;
-  return characters;
-}
-
 // The Table 1 model on real Omniglot episodes (5 classes of the first two alphabets of each set).
 TEST(MannFloatGradientsPretrainedRealData, OmniglotTable1) {
   MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
-  const mann::OmniglotImages images = first_two_alphabets(dir);
-  const std::vector<mann::Index> characters = all_characters(images);
+  const mann::OmniglotImages images = mann_test::first_two_alphabets(dir);
+  const std::vector<mann::Index> characters = mann_test::all_characters(images);
   mann::OmniglotEpisodeOptions options;
   options.classes = 5;
   mann::OmniglotEpisodes<float> episodes(images, characters, options, 29);
@@ -265,8 +252,8 @@ TEST(MannFloatGradientsPretrainedRealData, OmniglotTable1) {
 // The Table 2 model (15 classes, five-character string labels) on real Omniglot episodes.
 TEST(MannFloatGradientsPretrainedRealData, OmniglotTable2FifteenClassesStrings) {
   MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
-  const mann::OmniglotImages images = first_two_alphabets(dir);
-  const std::vector<mann::Index> characters = all_characters(images);
+  const mann::OmniglotImages images = mann_test::first_two_alphabets(dir);
+  const std::vector<mann::Index> characters = mann_test::all_characters(images);
   mann::OmniglotEpisodeOptions options;
   options.classes = 15;
   options.encoding = mann::LabelEncoding::string;

@@ -124,39 +124,11 @@ class ConvNetWithMemory {
     const Index batch = images.cols();
     const int parts = static_cast<int>(std::clamp<Index>(batch, 1, std::max(options_.threads, 1)));
     const Scalar scale = batch > 0 ? Scalar(1) / static_cast<Scalar>(batch) : Scalar(0);
-    if (parts == 1) {
-      const Mat& query = encoder_.forward(images, caches_[0], training, rng_);
-      memory_.query(query, memory_cache_);
-      const Scalar loss = memory_.loss(labels, memory_cache_) * scale;
-      memory_.backward(memory_cache_, d_query_, scale);
-      encoder_.backward(caches_[0], d_query_);
-      return loss;
-    }
-    for (int i = 1; i < parts; ++i) copy_values(parameters_, replica_parameters_[static_cast<std::size_t>(i - 1)]);
-    auto forward = [&](int i) {
-      const auto [begin, size] = block(batch, parts, i);
-      block_encoder(i).forward(images.middleCols(begin, size), caches_[static_cast<std::size_t>(i)], training,
-                         i == 0 ? rng_ : replica_rngs_[static_cast<std::size_t>(i - 1)]);
-    };
-    pool_->run(parts, forward);
-    query_.resize(encoder_.embedding_size(), batch);
-    for (int i = 0; i < parts; ++i) {
-      const auto [begin, size] = block(batch, parts, i);
-      query_.middleCols(begin, size) = caches_[static_cast<std::size_t>(i)].embedding;
-    }
-    memory_.query(query_, memory_cache_);
+    const Mat& queries = encode_blocks(images, batch, parts, 0, parts, 0, training);
+    memory_.query(queries, memory_cache_);
     const Scalar loss = memory_.loss(labels, memory_cache_) * scale;
     memory_.backward(memory_cache_, d_query_, scale);
-    auto backward = [&](int i) {
-      const auto [begin, size] = block(batch, parts, i);
-      if (i > 0) zero_grad(replica_parameters_[static_cast<std::size_t>(i - 1)]);
-      block_encoder(i).backward(caches_[static_cast<std::size_t>(i)], d_query_.middleCols(begin, size));
-    };
-    pool_->run(parts, backward);
-    for (int i = 1; i < parts; ++i) {
-      const ParameterList<Scalar>& replica = replica_parameters_[static_cast<std::size_t>(i - 1)];
-      for (std::size_t p = 0; p < parameters_.size(); ++p) parameters_[p].parameter->grad += replica[p].parameter->grad;
-    }
+    backward_blocks(batch, parts, 0, parts);
     return loss;
   }
 
@@ -218,22 +190,7 @@ class ConvNetWithMemory {
       local_query_.resize(encoder_.embedding_size(), 0);
       return local_query_;
     }
-    if (step_blocks_ == 1) return encoder_.forward(images, caches_[0], training, rng_);
-    for (int i = 1; i < step_blocks_; ++i) {
-      copy_values(parameters_, replica_parameters_[static_cast<std::size_t>(i - 1)]);
-    }
-    auto forward = [&](int i) {
-      const auto [b, s] = block(batch, step_parts_, step_first_ + i);
-      block_encoder(i).forward(images.middleCols(b - begin, s), caches_[static_cast<std::size_t>(i)], training,
-                               i == 0 ? rng_ : replica_rngs_[static_cast<std::size_t>(i - 1)]);
-    };
-    pool_->run(step_blocks_, forward);
-    local_query_.resize(encoder_.embedding_size(), size);
-    for (int i = 0; i < step_blocks_; ++i) {
-      const auto [b, s] = block(batch, step_parts_, step_first_ + i);
-      local_query_.middleCols(b - begin, s) = caches_[static_cast<std::size_t>(i)].embedding;
-    }
-    return local_query_;
+    return encode_blocks(images, batch, step_parts_, step_first_, step_blocks_, begin, training);
   }
 
   /// Steps 2–4a on the whole batch, after encode_columns: queries (embedding_size × B, every
@@ -256,21 +213,7 @@ class ConvNetWithMemory {
   /// the parameters' gradients (the sum over this replica's blocks).
   void backward_columns() {
     if (step_blocks_ == 0) return;
-    if (step_blocks_ == 1) {
-      const auto [b, s] = block(step_batch_, step_parts_, step_first_);
-      encoder_.backward(caches_[0], d_query_.middleCols(b, s));
-      return;
-    }
-    auto backward = [&](int i) {
-      const auto [b, s] = block(step_batch_, step_parts_, step_first_ + i);
-      if (i > 0) zero_grad(replica_parameters_[static_cast<std::size_t>(i - 1)]);
-      block_encoder(i).backward(caches_[static_cast<std::size_t>(i)], d_query_.middleCols(b, s));
-    };
-    pool_->run(step_blocks_, backward);
-    for (int i = 1; i < step_blocks_; ++i) {
-      const ParameterList<Scalar>& replica = replica_parameters_[static_cast<std::size_t>(i - 1)];
-      for (std::size_t p = 0; p < parameters_.size(); ++p) parameters_[p].parameter->grad += replica[p].parameter->grad;
-    }
+    backward_blocks(step_batch_, step_parts_, step_first_, step_blocks_);
   }
 
   /// Steps 4c–5, once the gradients hold the sum over every replica: clip, one Adam step, then the
@@ -349,6 +292,45 @@ class ConvNetWithMemory {
     return static_cast<int>(std::clamp<Index>(batch, 1, static_cast<Index>(ranks_) * options_.threads));
   }
   ConvNetEncoder<Scalar>& block_encoder(int i) { return i == 0 ? encoder_ : replicas_[static_cast<std::size_t>(i - 1)]; }
+  // Encodes blocks first … first + count − 1 (count >= 1) of a batch of `batch` columns cut into
+  // `parts`, one per thread (block first + i by block_encoder(i) with its dropout generator); images
+  // holds those blocks' columns, the batch's from column `begin`. Returns their queries side by side.
+  const Mat& encode_blocks(const ConstRef& images, Index batch, int parts, int first, int count, Index begin,
+                           bool training) {
+    if (count == 1) return encoder_.forward(images, caches_[0], training, rng_);
+    for (int i = 1; i < count; ++i) copy_values(parameters_, replica_parameters_[static_cast<std::size_t>(i - 1)]);
+    auto forward = [&](int i) {
+      const auto [b, s] = block(batch, parts, first + i);
+      block_encoder(i).forward(images.middleCols(b - begin, s), caches_[static_cast<std::size_t>(i)], training,
+                               i == 0 ? rng_ : replica_rngs_[static_cast<std::size_t>(i - 1)]);
+    };
+    pool_->run(count, forward);
+    local_query_.resize(encoder_.embedding_size(), images.cols());
+    for (int i = 0; i < count; ++i) {
+      const auto [b, s] = block(batch, parts, first + i);
+      local_query_.middleCols(b - begin, s) = caches_[static_cast<std::size_t>(i)].embedding;
+    }
+    return local_query_;
+  }
+  // Back-propagates d_query_'s columns of those blocks into the parameters' gradients (summed over
+  // the blocks' encoder copies).
+  void backward_blocks(Index batch, int parts, int first, int count) {
+    if (count == 1) {
+      const auto [b, s] = block(batch, parts, first);
+      encoder_.backward(caches_[0], d_query_.middleCols(b, s));
+      return;
+    }
+    auto backward = [&](int i) {
+      const auto [b, s] = block(batch, parts, first + i);
+      if (i > 0) zero_grad(replica_parameters_[static_cast<std::size_t>(i - 1)]);
+      block_encoder(i).backward(caches_[static_cast<std::size_t>(i)], d_query_.middleCols(b, s));
+    };
+    pool_->run(count, backward);
+    for (int i = 1; i < count; ++i) {
+      const ParameterList<Scalar>& replica = replica_parameters_[static_cast<std::size_t>(i - 1)];
+      for (std::size_t p = 0; p < parameters_.size(); ++p) parameters_[p].parameter->grad += replica[p].parameter->grad;
+    }
+  }
   static void copy_values(const ParameterList<Scalar>& from, const ParameterList<Scalar>& to) {
     for (std::size_t p = 0; p < from.size(); ++p) to[p].parameter->value = from[p].parameter->value;
   }
@@ -366,7 +348,7 @@ class ConvNetWithMemory {
   Adam<Scalar> optimizer_;
   std::vector<typename ConvNetEncoder<Scalar>::Cache> caches_;  // one per thread, + predict()'s when threads > 1
   typename Memory::Cache memory_cache_;
-  Mat query_, d_query_;
+  Mat d_query_;
   // threads > 1: the workers, and for block i >= 1 its encoder copy, parameter list and dropout Rng
   std::unique_ptr<ThreadPool> pool_;
   std::vector<ConvNetEncoder<Scalar>> replicas_;
@@ -377,7 +359,7 @@ class ConvNetWithMemory {
   Index step_batch_ = 0;
   int step_parts_ = 1, step_first_ = 0, step_blocks_ = 0;
   Scalar step_loss_ = 0;
-  Mat local_query_;
+  Mat local_query_;  // the queries of encode_blocks when they span several blocks
 };
 
 /// A few-shot classifier (the callable of mann/data/few_shot_evaluation.hpp) made of a trained
