@@ -131,6 +131,7 @@ TEST_P(Pretrained, RealTrainingEpisodes) {
   EXPECT_LE(worst_gradient_error(*net_d, *net_f, support, support_labels, batch.inputs[10], labels), kTolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(ConvNetWithMemory, Pretrained, ::testing::Values("omniglot_convnet_vinyals.safetensors"));
+INSTANTIATE_TEST_SUITE_P(ConvNetWithMemory, Pretrained, ::testing::Values("omniglot_convnet_vinyals.safetensors",
+                                                                    "omniglot_convnet_background.safetensors"));
 
 }  // namespace
