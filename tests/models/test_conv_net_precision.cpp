@@ -16,6 +16,7 @@
 #include "mann/data/omniglot_fewshot.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/models/conv_net_memory.hpp"
+#include "mann/train/precision_check.hpp"
 #include "support/omniglot_test_data.hpp"
 #include "support/omniglot_test_images.hpp"
 
@@ -27,35 +28,30 @@ using Labels = std::vector<std::int64_t>;
 
 constexpr double kTolerance = 1e-3;
 
-/// Copies the float64 model's weights into the float32 one, writes the same support set into both
+/// Copies the float32 model's weights into the float64 one, writes the same support set into both
 /// memories, takes the gradient of one batch with the same dropout masks, and returns the worst
-/// tensor's normwise relative error (printing each tensor's).
+/// tensor's normwise relative error (a NaN counts as infinite; printing each tensor's).
 double worst_gradient_error(mann::ConvNetWithMemory<double>& net_d, mann::ConvNetWithMemory<float>& net_f,
                             const MatrixD& support, const Labels& support_labels, const MatrixD& images,
                             const Labels& labels) {
-  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {
-    net_f.parameters()[p].parameter->value = net_d.parameters()[p].parameter->value.cast<float>();
-  }
+  mann::copy_weights_to_double(net_f.parameters(), net_d.parameters(), "worst_gradient_error");
   net_d.clear_memory();
   net_f.clear_memory();
   net_d.write(support, support_labels);
   net_f.write(support.cast<float>(), support_labels);
   net_d.rng().seed(13);
   net_f.rng().seed(13);
-  const double loss_d = net_d.compute_gradients(images, labels, true);
-  const double loss_f = net_f.compute_gradients(images.cast<float>(), labels, true);
-  EXPECT_GT(loss_d, 0.0);
-  EXPECT_NEAR(loss_f, loss_d, 1e-4 * loss_d);
-  double worst = 0;
-  for (std::size_t p = 0; p < net_d.parameters().size(); ++p) {
-    const MatrixD& g_d = net_d.parameters()[p].parameter->grad;
-    const MatrixD g_f = net_f.parameters()[p].parameter->grad.cast<double>();
-    EXPECT_GT(g_d.norm(), 0.0) << net_d.parameters()[p].name;
-    const double error = (g_f - g_d).norm() / g_d.norm();
-    std::cout << "  " << net_d.parameters()[p].name << ": " << error << "\n";
-    worst = std::max(worst, error);
+  mann::PrecisionCheckResult result;
+  result.loss_double = net_d.compute_gradients(images, labels, true);
+  result.loss_float = net_f.compute_gradients(images.cast<float>(), labels, true);
+  EXPECT_GT(result.loss_double, 0.0);
+  EXPECT_NEAR(result.loss_float, result.loss_double, 1e-4 * result.loss_double);
+  result.tensors = mann::compare_gradients(net_f.parameters(), net_d.parameters());
+  for (const mann::TensorPrecision& tensor : result.tensors) {
+    EXPECT_GT(tensor.reference_norm, 0.0) << tensor.name;
+    std::cout << "  " << tensor.name << ": " << tensor.relative_error << "\n";
   }
-  return worst;
+  return result.worst_error();
 }
 
 class InitialWeights : public ::testing::TestWithParam<bool> {};  // the authors' recipe

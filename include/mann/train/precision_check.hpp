@@ -50,9 +50,41 @@ inline EpisodeBatch<double> to_double(const EpisodeBatch<float>& episodes) {
   return result;
 }
 
-/// Copies model32's weights into model64 (same structure: the same parameter names and shapes),
-/// runs forward and backward of both on `episodes` from zeroed gradients and compares every
-/// parameter tensor's gradient. Both models' gradients are left holding this batch's.
+/// Copies float32 weights into a float64 model's parameters of the same names and shapes.
+/// \throws ShapeError if the two lists differ in length, name or shape (`where` names the caller).
+inline void copy_weights_to_double(const ParameterList<float>& p32, const ParameterList<double>& p64,
+                                   const char* where) {
+  if (p32.size() != p64.size()) {
+    throw ShapeError(std::string(where) + ": the models have " + std::to_string(p32.size()) + " and " +
+                     std::to_string(p64.size()) + " parameter tensors");
+  }
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    if (p32[i].name != p64[i].name) {
+      throw ShapeError(std::string(where) + ": parameter " + std::to_string(i) + " is " + p32[i].name +
+                       " in one model and " + p64[i].name + " in the other");
+    }
+    check_shape(p64[i].parameter->value, p32[i].parameter->value.rows(), p32[i].parameter->value.cols(), where,
+                p64[i].name.c_str());
+    p64[i].parameter->value = p32[i].parameter->value.template cast<double>();
+  }
+}
+
+/// Every tensor's normwise relative error of the float32 gradients against the float64 ones (lists
+/// as copy_weights_to_double left them: same names and shapes).
+inline std::vector<TensorPrecision> compare_gradients(const ParameterList<float>& p32, const ParameterList<double>& p64) {
+  std::vector<TensorPrecision> tensors;
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    const MatrixD& reference = p64[i].parameter->grad;
+    const double norm = reference.norm();
+    const double difference = (p32[i].parameter->grad.template cast<double>() - reference).norm();
+    tensors.push_back({p32[i].name, norm > 0 ? difference / norm : difference, norm});
+  }
+  return tensors;
+}
+
+/// Copies model32's weights into model64 (copy_weights_to_double), runs forward and backward of both
+/// on `episodes` from zeroed gradients and compares every parameter tensor's gradient. Both models'
+/// gradients are left holding this batch's.
 /// Model: anything with forward(batch, workspace), backward(batch, workspace), parameters() and a
 /// Workspace type, e.g. Mann<float, …> and Mann<double, …>.
 /// \throws ShapeError if the two models' parameters differ in name or shape.
@@ -60,19 +92,7 @@ template <class Model32, class Model64>
 PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64, const EpisodeBatch<float>& episodes) {
   auto p32 = model32.parameters();
   auto p64 = model64.parameters();
-  if (p32.size() != p64.size()) {
-    throw ShapeError("mann::compare_float_gradients: the models have " + std::to_string(p32.size()) + " and " +
-                     std::to_string(p64.size()) + " parameter tensors");
-  }
-  for (std::size_t i = 0; i < p32.size(); ++i) {
-    if (p32[i].name != p64[i].name) {
-      throw ShapeError("mann::compare_float_gradients: parameter " + std::to_string(i) + " is " + p32[i].name +
-                       " in one model and " + p64[i].name + " in the other");
-    }
-    check_shape(p64[i].parameter->value, p32[i].parameter->value.rows(), p32[i].parameter->value.cols(),
-                "mann::compare_float_gradients", p64[i].name.c_str());
-    p64[i].parameter->value = p32[i].parameter->value.template cast<double>();
-  }
+  copy_weights_to_double(p32, p64, "mann::compare_float_gradients");
   const EpisodeBatch<double> episodes64 = to_double(episodes);
   typename Model32::Workspace ws32;
   typename Model64::Workspace ws64;
@@ -83,12 +103,7 @@ PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64,
   model32.backward(episodes, ws32);
   result.loss_double = model64.forward(episodes64, ws64);
   model64.backward(episodes64, ws64);
-  for (std::size_t i = 0; i < p32.size(); ++i) {
-    const MatrixD& reference = p64[i].parameter->grad;
-    const double norm = reference.norm();
-    const double difference = (p32[i].parameter->grad.template cast<double>() - reference).norm();
-    result.tensors.push_back({p32[i].name, norm > 0 ? difference / norm : difference, norm});
-  }
+  result.tensors = compare_gradients(p32, p64);
   return result;
 }
 
