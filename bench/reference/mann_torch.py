@@ -10,8 +10,10 @@ LruaHead, with gradients from autograd:
   LRUA step         w_w = s(alpha) w_r_{t-1} + (1 - s(alpha)) w_lu_{t-1}
                     M'  = M_{t-1} with row argmin w_u_{t-1} set to zero (first index on ties)
                     M_t = M' + sum_h w_w,h k_h^T
-                    K   = M_t k / (|M_t(i)|_e |k|_e),  |v|_e = sqrt(|v|^2 + eps), eps = 1e-6
-                    w_r = softmax over slots of K,  r_t = M_t^T w_r (head h at rows h*W ...)
+                    K   = M_t k / (|M_t(i)|_e |k|_e),  |v|_e = sqrt(|v|^2 + eps)
+                    w_r = softmax over slots of beta K,  r_t = M_t^T w_r (head h at rows h*W ...)
+                    (eps and the fixed beta: LruaHead's defaults 1e-2 and 10, or the dump's metadata;
+                    beta = 1, eps = 1e-6 is the paper's eq. 3)
                     w_u = gamma w_u_{t-1} + sum_h w_r + sum_h w_w
                     w_lu = 1 on the H smallest usages (ties to the lowest index)
                     the selections (w_lu, zeroed slot) are constants for the gradient; usage has none
@@ -78,12 +80,12 @@ PARAMETER_NAMES = ["controller.weight", "controller.bias", "head_projection.weig
 
 class MannLstmLrua(torch.nn.Module):
     def __init__(self, input_size=400, label_size=5, hidden=200, slots=128, width=40, heads=4, gamma=0.99,
-                 epsilon=1e-6, dtype=torch.float32, seed=1):
+                 epsilon=1e-2, read_sharpness=10.0, dtype=torch.float32, seed=1):
         super().__init__()
         self.I, self.L, self.Hc = input_size, label_size, hidden
         self.N, self.W, self.Hh = slots, width, heads
         self.R = heads * width
-        self.gamma, self.epsilon = gamma, epsilon
+        self.gamma, self.epsilon, self.beta = gamma, epsilon, read_sharpness
         g = torch.Generator().manual_seed(seed)
         ctrl_in = input_size + label_size + self.R
         # Same initialisation scheme as ours (Glorot-uniform input weights, orthogonal recurrent blocks,
@@ -174,7 +176,7 @@ class MannLstmLrua(torch.nn.Module):
             m_norm = torch.sqrt((memory * memory).sum(2) + self.epsilon)  # B x N
             k_norm = torch.sqrt((keys * keys).sum(2) + self.epsilon)  # B x Hh
             sim = torch.bmm(memory, keys.transpose(1, 2)) / (m_norm.unsqueeze(2) * k_norm.unsqueeze(1))
-            read_w = torch.softmax(sim, dim=1)  # over slots
+            read_w = torch.softmax(self.beta * sim, dim=1)  # over slots
             r = torch.bmm(read_w.transpose(1, 2), memory).reshape(B, R)  # head h at h*W ...
             # Usage and the least-used selection: constants for the gradient.
             with torch.no_grad():
@@ -265,10 +267,15 @@ def check(directory, dtype, tolerance, floor_fraction, tie_ulps):
     episode = load_safetensors(os.path.join(directory, "episode.safetensors"))
     grads, _ = load_safetensors(os.path.join(directory, "grads.safetensors"))
     stepped, _ = load_safetensors(os.path.join(directory, "stepped.safetensors"))
+    # This reference models a fixed key strength and a memory wiped to zero; refuse anything else.
+    if meta.get("head.key_strength", "fixed") != "fixed" or float(meta.get("head.initial_memory", "0")) != 0.0:
+        sys.exit(f"{directory}: the reference models a fixed key strength and a zero initial memory, not "
+                 f"head.key_strength={meta.get('head.key_strength')} head.initial_memory={meta.get('head.initial_memory')}")
     model = MannLstmLrua(input_size=int(meta["input_size"]), label_size=int(meta["label_size"]),
                          hidden=int(meta["controller_output_size"]), slots=int(meta["slots"]),
                          width=int(meta["width"]), heads=int(meta["heads"]), gamma=float(meta["usage_decay"]),
-                         epsilon=float(meta["epsilon"]), dtype=dtype)
+                         epsilon=float(meta["epsilon"]), read_sharpness=float(meta["head.read_sharpness"]),
+                         dtype=dtype)
     model.load_mann_checkpoint(weights)
     x, y = episode_tensors(episode, dtype)
     T, B, N = x.shape[0], x.shape[1], model.N
@@ -343,7 +350,7 @@ def check(directory, dtype, tolerance, floor_fraction, tie_ulps):
     # RMSProp: two steps from zero state on ours' gradients, from ours' initial weights, as the dump did.
     # (Same input gradients, so this tests the update formula, not the gradients again.)
     ref = MannLstmLrua(input_size=model.I, label_size=model.L, hidden=model.Hc, slots=model.N, width=model.W,
-                       heads=model.Hh, dtype=dtype)
+                       heads=model.Hh, epsilon=model.epsilon, read_sharpness=model.beta, dtype=dtype)
     ref.load_mann_checkpoint(weights)
     for name, p in ref.named_tensors().items():
         p.grad = torch.from_numpy(grads[name]).reshape(p.shape).to(dtype)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/reference/run.sh: our Mann<float, Lstm, LruaHead> side by side with a PyTorch reference.
 #   1. builds mann_crosscheck_dump and bench_training_step (Release) in $BUILD;
-#   2. cross-check: the C++ model writes weights, an episode batch, its loss, gradients and RMSProp
-#      state (safetensors); mann_torch.py recomputes them with autograd and compares (max relative
-#      error per tensor, pass < 1e-4); two configurations: B 4 (seed 7) and B 16 (seed 1);
+#   2. cross-check: the C++ model (float32, LruaHead's default read) writes weights, an episode batch,
+#      its loss, gradients and RMSProp state (safetensors); mann_torch.py recomputes them with autograd
+#      in float64 and compares (max relative error per tensor, pass < 1e-4), then in float32 (printed
+#      only); two configurations: B 4 (seed 7) and B 16 (seed 1);
 #   3. throughput of one full training step (forward, BPTT, RMSProp) on 16 episodes of length 50 at
 #      the paper's sizes, ours vs PyTorch, 1 and 2 threads, medians over $ROUNDS rounds of $REPS
 #      repetitions (the rounds interleave ours and PyTorch, so load from other processes hits both).
@@ -78,7 +79,12 @@ for config in "7 4 50" "1 16 50"; do
   dir="$OUT/crosscheck_seed${seed}_b${batch}"
   echo; echo "== cross-check: seed $seed, B $batch, T $length"
   "$DUMP" "$dir" "$seed" "$batch" "$length"
-  torch_env 1 "$PY" "$HERE/mann_torch.py" --check "$dir" || status=1
+  # The gate: ours (float32) against PyTorch in float64, i.e. our own rounding error. Two float32
+  # implementations differ by both sides' rounding, which at the default read (beta 10) reaches 2e-4
+  # on the B 16 batch: that comparison is printed, not gated.
+  torch_env 1 "$PY" "$HERE/mann_torch.py" --check "$dir" --dtype float64 || status=1
+  echo "   (info) the same against float32 PyTorch:"
+  torch_env 1 "$PY" "$HERE/mann_torch.py" --check "$dir" | grep -E '^  (loss|grad)|CROSS-CHECK' | sed 's/^/     /' || true
 done
 hash_after=$(headers_hash)
 if [[ "$hash_before" != "$hash_after" ]]; then
