@@ -4,13 +4,17 @@
 // initial weights, after some training, and from the pretrained checkpoints in pretrained/. Plus
 // double-precision directional finite differences at those settings, and the check that catches
 // the formulation it replaced (β = 10, ε = 1e-6), whose float32 gradients are rounding noise.
+// An episode whose LRUA choices fork between the two precisions (a near-tie of usages) is left out
+// of its batch's comparison, and more than 2 such episodes in a batch fail the check.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mann/data/episodes.hpp"
 #include "mann/data/omniglot.hpp"
@@ -87,17 +91,71 @@ Model make_model(const TrainingSettings& s, std::uint64_t seed) {
   return Model(s.config, lstm, head, rng);
 }
 
-/// The worst tensor over `batches` batches (episodes far from the training ones), printed.
+/// The episodes of `batch` whose LRUA choices (least-used slots, zeroed slot) differ at some step
+/// between the float32 and the float64 model. A choice is discrete: where two usages nearly tie, the
+/// last bits decide it, and the two precisions then follow different paths whose gradients are
+/// both right and need not agree. Such an episode compares paths, not precisions.
+std::vector<mann::Index> episodes_off_the_shared_path(Model32& model32, Model64& model64,
+                                                       const mann::EpisodeBatch<float>& batch) {
+  mann::copy_weights_to_double(model32.parameters(), model64.parameters(), "episodes_off_the_shared_path");
+  Model32::Workspace ws32;
+  Model64::Workspace ws64;
+  model32.forward(batch, ws32);
+  model64.forward(mann::to_double(batch), ws64);
+  std::vector<mann::Index> off;
+  for (mann::Index b = 0; b < batch.batch(); ++b) {
+    for (mann::Index t = 0; t < batch.length(); ++t) {
+      const auto& a = ws32.memory_steps[static_cast<std::size_t>(t)];
+      const auto& d = ws64.memory_steps[static_cast<std::size_t>(t)];
+      if (a.zeroed[static_cast<std::size_t>(b)] != d.zeroed[static_cast<std::size_t>(b)] ||
+          a.least_used.col(b).cast<double>() != d.least_used.col(b)) {
+        off.push_back(b);
+        break;
+      }
+    }
+  }
+  return off;
+}
+
+/// `batch` without the episodes in `drop` (sorted).
+mann::EpisodeBatch<float> without_episodes(const mann::EpisodeBatch<float>& batch, const std::vector<mann::Index>& drop) {
+  std::vector<mann::Index> keep;
+  for (mann::Index b = 0; b < batch.batch(); ++b) {
+    if (!std::binary_search(drop.begin(), drop.end(), b)) keep.push_back(b);
+  }
+  mann::EpisodeBatch<float> result;
+  result.resize(batch.length(), static_cast<mann::Index>(keep.size()), batch.inputs[0].rows(), batch.targets[0].rows());
+  for (mann::Index t = 0; t < batch.length(); ++t) {
+    const auto u = static_cast<std::size_t>(t);
+    for (std::size_t j = 0; j < keep.size(); ++j) {
+      result.inputs[u].col(static_cast<mann::Index>(j)) = batch.inputs[u].col(keep[j]);
+      result.targets[u].col(static_cast<mann::Index>(j)) = batch.targets[u].col(keep[j]);
+      result.instance[u][j] = batch.instance[u][static_cast<std::size_t>(keep[j])];
+    }
+  }
+  return result;
+}
+
+/// At most this many of a batch's 16 episodes may leave the shared path: a near-tie is rare; a
+/// float32 forward pass that drifts from float64's would take many episodes off it.
+constexpr std::size_t kMaxEpisodesOffPath = 2;
+
+/// The worst tensor over `batches` batches (episodes far from the training ones), printed, on the
+/// episodes where both precisions make the same LRUA choices (see episodes_off_the_shared_path).
 double worst_error(Model32& model32, const TrainingSettings& s, int batches, const std::string& when) {
   Model64 model64 = make_model<double, Model64>(s, 0);
   mann::EpisodeBatch<float> batch;
   double worst = 0;
   for (int k = 0; k < batches; ++k) {
     s.batches(batch, (1ull << 40) + static_cast<std::uint64_t>(k) * kBatch);
-    const auto result = mann::compare_float_gradients(model32, model64, batch);
+    const std::vector<mann::Index> off = episodes_off_the_shared_path(model32, model64, batch);
+    EXPECT_LE(off.size(), kMaxEpisodesOffPath) << s.name << ", " << when << ", batch " << k;
+    const auto result = mann::compare_float_gradients(model32, model64, off.empty() ? batch : without_episodes(batch, off));
     const auto& tensor = result.worst();
     std::cout << s.name << ", " << when << ", batch " << k << ": worst " << tensor.name << " "
-              << tensor.relative_error << " (loss " << result.loss_float << " vs " << result.loss_double << ")\n";
+              << tensor.relative_error << " (loss " << result.loss_float << " vs " << result.loss_double << ")";
+    if (!off.empty()) std::cout << "; " << off.size() << " of " << batch.batch() << " episodes left out: a near-tie sent them down different LRUA paths";
+    std::cout << "\n";
     worst = std::max(worst, result.worst_error());
   }
   return worst;
