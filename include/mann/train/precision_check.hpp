@@ -84,18 +84,18 @@ inline std::vector<TensorPrecision> compare_gradients(const ParameterList<float>
 
 /// Copies model32's weights into model64 (copy_weights_to_double), runs forward and backward of both
 /// on `episodes` from zeroed gradients and compares every parameter tensor's gradient. Both models'
-/// gradients are left holding this batch's.
+/// gradients are left holding this batch's, and ws32 / ws64 its forward caches (e.g. a Mann's
+/// discrete LRUA choices, to see whether both precisions took the same path).
 /// Model: anything with forward(batch, workspace), backward(batch, workspace), parameters() and a
 /// Workspace type, e.g. Mann<float, …> and Mann<double, …>.
 /// \throws ShapeError if the two models' parameters differ in name or shape.
 template <class Model32, class Model64>
-PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64, const EpisodeBatch<float>& episodes) {
+PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64, const EpisodeBatch<float>& episodes,
+                                             typename Model32::Workspace& ws32, typename Model64::Workspace& ws64) {
   auto p32 = model32.parameters();
   auto p64 = model64.parameters();
   copy_weights_to_double(p32, p64, "mann::compare_float_gradients");
   const EpisodeBatch<double> episodes64 = to_double(episodes);
-  typename Model32::Workspace ws32;
-  typename Model64::Workspace ws64;
   zero_grad(p32);
   zero_grad(p64);
   PrecisionCheckResult result;
@@ -105,6 +105,14 @@ PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64,
   model64.backward(episodes64, ws64);
   result.tensors = compare_gradients(p32, p64);
   return result;
+}
+
+/// As above, with workspaces of its own.
+template <class Model32, class Model64>
+PrecisionCheckResult compare_float_gradients(Model32& model32, Model64& model64, const EpisodeBatch<float>& episodes) {
+  typename Model32::Workspace ws32;
+  typename Model64::Workspace ws64;
+  return compare_float_gradients(model32, model64, episodes, ws32, ws64);
 }
 
 }  // namespace mann
