@@ -85,6 +85,8 @@ struct Settings {
   double adam_epsilon = 1e-8;
   long long memory_size = 8192;
   int k = 256;
+  double distort_rotation = 0;  // degrees; per-sample distortion of the training drawings (0: none)
+  double distort_shift = 0;     // pixels of the 105 x 105 original
   long long eval_every = 1000;
   unsigned long long eval_episodes = 300;
   std::string checkpoint;
@@ -258,6 +260,14 @@ mann::CheckpointMetadata model_metadata(const Settings& s) {
           {"hidden_activation", s.hidden_activation}};
 }
 
+/// ", distorted (±R°, ±S px)" for a run with per-sample distortions, else "".
+std::string distortion_text(const Settings& s) {
+  if (s.distort_rotation == 0 && s.distort_shift == 0) return "";
+  std::ostringstream text;
+  text << ", distorted (rotation ±" << s.distort_rotation << "°, shift ±" << s.distort_shift << " px of 105)";
+  return text.str();
+}
+
 std::string checkpoint_path(const Settings& s) {
   return s.checkpoint.empty() ? s.out_dir + "/convnet.safetensors" : s.checkpoint;
 }
@@ -279,6 +289,8 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.resume) {
     c.resolve_or_earlier("adam_epsilon", "--adam-epsilon", s.adam_epsilon, 1e-8);
     c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);  // 1e-4: the default before 3e-4
+    c.default_from("distort_rotation", "--distort-rotation", s.distort_rotation, 0.0);
+    c.default_from("distort_shift", "--distort-shift", s.distort_shift, 0.0);
   }
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   c.finish();
@@ -337,9 +349,11 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   episode.ways = s.train_ways;
   episode.length = s.episode_length;
   episode.offset_labels = true;  // the batch's episodes share the memory
+  episode.max_rotation = s.distort_rotation * std::acos(-1.0) / 180.0;
+  episode.max_translation = s.distort_shift;
   std::cerr << "training the ConvNet with memory for " << s.episodes << " episodes (" << s.batch << " per batch, "
             << s.train_ways << " classes x " << s.episode_length << " samples, " << train_store.classes()
-            << " training classes, " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
+            << " training classes" << distortion_text(s) << ", " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
             << threads << " thread" << (threads == 1 ? "" : "s") << "); held-out check every "
             << s.eval_every << "\n";
   mann_examples::ProgressLine progress(s.episodes);
@@ -402,6 +416,8 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
       metadata["init_stddev"] = mann_examples::number_text(s.init_stddev);
       metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
+      metadata["distort_rotation"] = mann_examples::number_text(s.distort_rotation);
+      metadata["distort_shift"] = mann_examples::number_text(s.distort_shift);
       if (ranks.is_root()) mann::save_checkpoint(checkpoint, tensors(), metadata);  // the replicas are equal
       running.clear();
       running_loss = 0;
@@ -580,6 +596,12 @@ int main(int argc, char** argv) {
   app.add_option("--adam-epsilon", s.adam_epsilon, "convnet: Adam's epsilon (authors: 1e-4)")
       ->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
   app.add_option("--memory-size", s.memory_size, "convnet: memory slots")->check(CLI::Range(1LL, 100000000LL))->capture_default_str()->group(convnet);
+  app.add_option("--distort-rotation", s.distort_rotation,
+                 "convnet: per-sample rotation of the training drawings, uniform in +-DEG degrees (0: none; --resume: the checkpoint's unless given)")
+      ->check(mann_examples::finite_number(0.0, 180.0))->capture_default_str()->group(convnet);
+  app.add_option("--distort-shift", s.distort_shift,
+                 "convnet: per-sample shift of the training drawings, uniform in +-PX pixels of the 105x105 original on each axis (0: none; --resume: as above)")
+      ->check(mann_examples::finite_number(0.0, 52.0))->capture_default_str()->group(convnet);
   app.add_option("-k,--k", s.k, "convnet: nearest neighbours of a query")->check(CLI::Range(1, 1024))->capture_default_str()->group(convnet);
   app.add_option("--eval-every", s.eval_every, "convnet: episodes between held-out checks, log lines and checkpoints")
       ->check(CLI::Range(1LL, 1000000000000LL))->capture_default_str()->group(convnet);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 #include <utility>
@@ -248,6 +249,87 @@ TEST(FewShotSampler, TrainingEpisodesShowEveryClassOncePerRound) {
   EXPECT_THROW(sampler.training_batch(0, 0, options, batch), mann::ValueError);
   options.ways = 49;
   EXPECT_THROW(sampler.training_batch(0, 1, options, batch), mann::ValueError);
+}
+
+TEST(FewShotImages, DistortedRendersTheStoredDrawingAfresh) {
+  const mann::OmniglotImages images = synthetic_images(6, 6);
+  const mann::FewShotImages<float> store(images, range(2, 5), true);
+  mann::ImageAugmenter augmenter(105, 28);
+  std::vector<float> out(784);
+  // No distortion: the stored drawing (turned by the class's quarter turns), up to float rounding.
+  for (mann::Index cls = 0; cls < store.classes(); ++cls) {
+    for (int d : {0, 7, 19}) {
+      mann::ImageTransform none;
+      none.quarter_turns = 3;  // ignored: the class decides
+      store.distorted(cls, d, none, augmenter, out.data());
+      const float* stored = store.data(cls, d);
+      for (int i = 0; i < 784; ++i) ASSERT_NEAR(out[static_cast<std::size_t>(i)], stored[i], 1e-5f) << cls << " " << d << " " << i;
+    }
+  }
+  // A shift of 15 source pixels is exactly 4 output pixels (105 / 28 = 3.75): the stored drawing
+  // moved 4 columns right and 4 rows up (the ink of class 0 is far from the frame's edges).
+  mann::ImageTransform shifted;
+  shifted.shift_x = 15;
+  shifted.shift_y = -15;
+  store.distorted(0, 5, shifted, augmenter, out.data());
+  const float* stored = store.data(0, 5);
+  for (int r = 0; r < 28; ++r) {
+    for (int c = 0; c < 28; ++c) {
+      const int from_r = r + 4, from_c = c - 4;
+      const float expected = from_r < 28 && from_c >= 0 ? stored[from_r * 28 + from_c] : 0.0f;
+      ASSERT_NEAR(out[static_cast<std::size_t>(r * 28 + c)], expected, 1e-5f) << r << " " << c;
+    }
+  }
+  // A rotation keeps the ink (far from the edges) and changes the image.
+  mann::ImageTransform turned;
+  turned.angle = 0.15;
+  store.distorted(1, 3, turned, augmenter, out.data());
+  double ink = 0, stored_ink = 0, moved = 0;
+  for (int i = 0; i < 784; ++i) {
+    ink += out[static_cast<std::size_t>(i)];
+    stored_ink += store.data(1, 3)[i];
+    moved += std::abs(out[static_cast<std::size_t>(i)] - store.data(1, 3)[i]);
+  }
+  EXPECT_NEAR(ink, stored_ink, 0.02 * stored_ink);
+  EXPECT_GT(moved, 0.3 * stored_ink);
+  mann::ImageAugmenter wrong(105, 20);
+  EXPECT_THROW(store.distorted(0, 0, mann::ImageTransform{}, wrong, out.data()), mann::ShapeError);
+}
+
+TEST(FewShotSampler, DistortedTrainingEpisodesKeepTheEpisodes) {
+  const mann::OmniglotImages images = synthetic_images(12, 12);
+  const mann::FewShotImages<float> store(images, range(0, 12), true);
+  const mann::FewShotSampler<float> sampler(store, 5);
+  mann::FewShotTrainingOptions plain;
+  plain.offset_labels = true;
+  mann::FewShotTrainingOptions distorted = plain;
+  distorted.max_rotation = 0.2;
+  distorted.max_translation = 10;
+  mann::FewShotTrainingBatch<float> a, b, c;
+  sampler.training_batch(0, 4, plain, a);
+  sampler.training_batch(0, 4, distorted, b);
+  EXPECT_EQ(a.labels, b.labels);  // the same episodes, drawn from their own stream
+  EXPECT_EQ(a.shown, b.shown);
+  int changed = 0;
+  for (mann::Index t = 0; t < a.length(); ++t) {
+    for (mann::Index e = 0; e < 4; ++e) {
+      const auto x = b.inputs[static_cast<std::size_t>(t)].col(e);
+      EXPECT_GE(x.minCoeff(), 0.0f);
+      EXPECT_LE(x.maxCoeff(), 1.0f);
+      if ((x - a.inputs[static_cast<std::size_t>(t)].col(e)).cwiseAbs().maxCoeff() > 0.05f) ++changed;
+    }
+  }
+  EXPECT_GE(changed, 4 * 30 - 4);  // a draw near (0, 0, 0) may leave an image almost as it was
+  // A pure function of (seed, episode): the same on a second call and in another batch split.
+  sampler.training_batch(0, 4, distorted, c);
+  for (std::size_t t = 0; t < b.inputs.size(); ++t) EXPECT_EQ(b.inputs[t], c.inputs[t]);
+  sampler.training_batch(2, 1, distorted, c);
+  for (std::size_t t = 0; t < b.inputs.size(); ++t) EXPECT_EQ(b.inputs[t].col(2), c.inputs[t].col(0));
+  distorted.max_rotation = -0.1;
+  EXPECT_THROW(sampler.training_batch(0, 1, distorted, c), mann::ValueError);
+  distorted.max_rotation = 0.1;
+  distorted.max_translation = std::nan("");
+  EXPECT_THROW(sampler.training_batch(0, 1, distorted, c), mann::ValueError);
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,8 +58,10 @@ void rotate_quarter_turns(const Scalar* in, int side, int turns, Scalar* out) {
 /// (augment.hpp) to image_size² (28 × 28 = 784) values in [0, 1], ink = 1, row-major; with
 /// `rotations`, each character gives four classes (0°, 90°, 180°, 270° counter-clockwise; the turns are
 /// exact pixel permutations of the downscaled image). Class `i · turns + r` is character
-/// characters[i] turned r times. Drawings keep their order (20 per class).
-/// Memory: classes × 20 × pixels scalars (4800 classes of 28²: 301 MB in float).
+/// characters[i] turned r times. Drawings keep their order (20 per class). The store also keeps the
+/// characters' 105 × 105 bitmaps, so that distorted() can render a drawing afresh with a per-sample
+/// rotation and shift. Memory: classes × 20 × pixels scalars (4800 classes of 28²: 301 MB in float),
+/// plus 1.4 kB per drawing of a character for the bitmaps (1200 characters: 33 MB).
 /// Thread-safety: const member functions are safe for concurrent readers.
 template <class Scalar = float>
 class FewShotImages {
@@ -78,11 +82,14 @@ class FewShotImages {
     }
     const std::size_t pixels = static_cast<std::size_t>(image_size) * image_size;
     data_.resize(static_cast<std::size_t>(classes()) * drawings_per_class * pixels);
+    bitmaps_.resize(characters_.size() * drawings_per_class * OmniglotImages::bytes_per_image);
     ImageAugmenter augmenter(OmniglotImages::image_size, image_size);
     std::vector<float> full(OmniglotImages::pixels_per_image);
     std::vector<Scalar> upright(pixels);
     for (std::size_t i = 0; i < characters_.size(); ++i) {
       for (int d = 0; d < drawings_per_class; ++d) {
+        const std::uint8_t* bits = images.packed(characters_[i], d);
+        std::copy(bits, bits + OmniglotImages::bytes_per_image, bitmaps_.data() + bitmap_offset(static_cast<Index>(i), d));
         images.unpack(characters_[i], d, full.data());
         augmenter.downscale(full.data(), upright.data());
         for (int r = 0; r < turns_; ++r) {
@@ -114,7 +121,27 @@ class FewShotImages {
     return Eigen::Map<const Vector<Scalar>>(data(cls, d), pixels());
   }
 
+  /// Drawing `d` of class `cls` rendered afresh: the 105 × 105 original turned by the class's quarter
+  /// turns (transform.quarter_turns is ignored), then rotated by transform.angle and shifted by
+  /// (transform.shift_x, transform.shift_y) pixels of the original (augment.hpp), then downscaled as
+  /// data() is; pixels() values into `out`. With a zero angle and zero shifts it is data(cls, d) up to
+  /// float rounding. `augmenter` is the caller's workspace, ImageAugmenter(105, image_size()).
+  /// No range check on cls and d. \throws ShapeError for an augmenter of other sizes.
+  void distorted(Index cls, int d, ImageTransform transform, ImageAugmenter& augmenter, Scalar* out) const {
+    if (augmenter.input_size() != OmniglotImages::image_size || augmenter.output_size() != image_size_) {
+      throw ShapeError("mann::FewShotImages::distorted: the augmenter maps " + std::to_string(augmenter.input_size()) +
+                       " to " + std::to_string(augmenter.output_size()) + " pixels, expected " +
+                       std::to_string(OmniglotImages::image_size) + " to " + std::to_string(image_size_));
+    }
+    transform.quarter_turns = quarter_turns(cls);
+    augmenter.apply_packed(bitmaps_.data() + bitmap_offset(cls / turns_, d), transform, out);
+  }
+
  private:
+  std::size_t bitmap_offset(Index character_index, int d) const {
+    return (static_cast<std::size_t>(character_index) * drawings_per_class + static_cast<std::size_t>(d)) *
+           OmniglotImages::bytes_per_image;
+  }
   std::size_t offset(Index cls, int d) const {
     return (static_cast<std::size_t>(cls) * drawings_per_class + static_cast<std::size_t>(d)) * static_cast<std::size_t>(pixels());
   }
@@ -124,6 +151,7 @@ class FewShotImages {
   int turns_ = 1;
   std::vector<Index> characters_;
   std::vector<Scalar> data_;
+  std::vector<std::uint8_t> bitmaps_;  // characters_.size() × 20 packed 105 × 105 bitmaps
 };
 
 /// Shape of an N-way K-shot evaluation episode.
@@ -161,6 +189,13 @@ struct FewShotTrainingOptions {
   /// Labels of episode column b are b · ways + l (as in the released code, so the episodes of a batch
   /// can share one memory without their labels colliding); false: 0 … ways − 1 in every column.
   bool offset_labels = false;
+  /// Per-sample distortion (none by default; not in Kaiser et al.'s code): each drawing is rendered
+  /// afresh (FewShotImages::distorted) with a rotation uniform in ±max_rotation radians and two shifts
+  /// uniform in ±max_translation pixels of the 105 × 105 original. The draws come from a stream of
+  /// their own, so the episodes (classes, drawings, order, labels) are those of the undistorted run.
+  double max_rotation = 0.0;
+  double max_translation = 0.0;
+  bool distorted() const { return max_rotation != 0.0 || max_translation != 0.0; }
 };
 
 /// A batch of training episodes laid out step by step: inputs[t] is pixels × B (column b is step t of
@@ -171,6 +206,7 @@ struct FewShotTrainingBatch {
   std::vector<Matrix<Scalar>> inputs;
   std::vector<std::vector<int>> labels;
   std::vector<std::vector<int>> shown;
+  std::optional<ImageAugmenter> augmenter;  ///< workspace of the distortions, made on first use
   Index length() const { return static_cast<Index>(inputs.size()); }
   Index batch() const { return inputs.empty() ? 0 : inputs.front().cols(); }
 };
@@ -244,7 +280,7 @@ class FewShotSampler {
 
   /// Fills `out` with training episodes first_episode … first_episode + batch_size − 1 (column b is
   /// episode first_episode + b). \throws ValueError unless 1 <= ways <= classes, length >= 1,
-  /// ceil(length / ways) <= 20 and batch_size >= 1.
+  /// ceil(length / ways) <= 20, batch_size >= 1 and the distortion ranges are finite and >= 0.
   void training_batch(std::uint64_t first_episode, Index batch_size, const FewShotTrainingOptions& options,
                       FewShotTrainingBatch<Scalar>& out) const {
     const char* where = "mann::FewShotSampler::training_batch";
@@ -255,7 +291,17 @@ class FewShotSampler {
     check_value(per_class <= FewShotImages<Scalar>::drawings_per_class, where, "ceil(options.length / options.ways)",
                 per_class, "<= 20 (drawings per class)");
     check_value(batch_size >= 1, where, "batch_size", batch_size, ">= 1");
+    check_value(std::isfinite(options.max_rotation) && options.max_rotation >= 0, where, "options.max_rotation",
+                options.max_rotation, "finite and >= 0");
+    check_value(std::isfinite(options.max_translation) && options.max_translation >= 0, where,
+                "options.max_translation", options.max_translation, "finite and >= 0");
     const int n = options.ways, T = options.length;
+    AugmentOptions distortion;
+    distortion.max_rotation = options.max_rotation;
+    distortion.max_translation = options.max_translation;
+    if (options.distorted() && (!out.augmenter || out.augmenter->output_size() != images_->image_size())) {
+      out.augmenter.emplace(OmniglotImages::image_size, images_->image_size());
+    }
     out.inputs.resize(static_cast<std::size_t>(T));
     out.labels.assign(static_cast<std::size_t>(T), std::vector<int>(static_cast<std::size_t>(batch_size)));
     out.shown.assign(static_cast<std::size_t>(T), std::vector<int>(static_cast<std::size_t>(batch_size)));
@@ -277,9 +323,16 @@ class FewShotSampler {
       rng.shuffle(samples);
       std::stable_sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& c) { return a.showing < c.showing; });
       const int offset = options.offset_labels ? static_cast<int>(b) * n : 0;
+      Rng distortions(episode_seed(seed_ ^ 0x444953544F525455ull, first_episode + static_cast<std::uint64_t>(b)));  // "DISTORTU"
       for (int t = 0; t < T; ++t) {
         const Sample& s = samples[static_cast<std::size_t>(t)];
-        copy_image(classes[static_cast<std::size_t>(s.label)], s.drawing, out.inputs[static_cast<std::size_t>(t)].col(b).data());
+        const Index cls = classes[static_cast<std::size_t>(s.label)];
+        Scalar* column = out.inputs[static_cast<std::size_t>(t)].col(b).data();
+        if (options.distorted()) {
+          images_->distorted(cls, s.drawing, random_transform(distortions, distortion), *out.augmenter, column);
+        } else {
+          copy_image(cls, s.drawing, column);
+        }
         out.labels[static_cast<std::size_t>(t)][static_cast<std::size_t>(b)] = s.label + offset;
         out.shown[static_cast<std::size_t>(t)][static_cast<std::size_t>(b)] = s.showing;
       }
