@@ -85,8 +85,10 @@ struct Settings {
   double adam_epsilon = 1e-8;
   long long memory_size = 8192;
   int k = 256;
-  double distort_rotation = 0;  // degrees; per-sample distortion of the training drawings (0: none)
-  double distort_shift = 0;     // pixels of the 105 x 105 original
+  // Per-sample distortion of the training drawings: Santoro et al.'s ranges (SPEC, 4.1), measured
+  // against none (docs/results.md, issue 19); 0 and 0: none, as in Kaiser et al.'s code.
+  double distort_rotation = 11.25;  // degrees
+  double distort_shift = 10;        // pixels of the 105 x 105 original
   long long eval_every = 1000;
   unsigned long long eval_episodes = 300;
   std::string checkpoint;
@@ -289,6 +291,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.resume) {
     c.resolve_or_earlier("adam_epsilon", "--adam-epsilon", s.adam_epsilon, 1e-8);
     c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);  // 1e-4: the default before 3e-4
+    // A checkpoint without the fields was trained without distortions (before they existed).
     c.default_from("distort_rotation", "--distort-rotation", s.distort_rotation, 0.0);
     c.default_from("distort_shift", "--distort-shift", s.distort_shift, 0.0);
   }
@@ -597,7 +600,7 @@ int main(int argc, char** argv) {
       ->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
   app.add_option("--memory-size", s.memory_size, "convnet: memory slots")->check(CLI::Range(1LL, 100000000LL))->capture_default_str()->group(convnet);
   app.add_option("--distort-rotation", s.distort_rotation,
-                 "convnet: per-sample rotation of the training drawings, uniform in +-DEG degrees (0: none; --resume: the checkpoint's unless given)")
+                 "convnet: per-sample rotation of the training drawings, uniform in +-DEG degrees (0: none, as the authors' code; --resume: the checkpoint's unless given)")
       ->check(mann_examples::finite_number(0.0, 180.0))->capture_default_str()->group(convnet);
   app.add_option("--distort-shift", s.distort_shift,
                  "convnet: per-sample shift of the training drawings, uniform in +-PX pixels of the 105x105 original on each axis (0: none; --resume: as above)")

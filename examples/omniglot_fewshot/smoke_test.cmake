@@ -40,6 +40,14 @@ foreach(file convnet.safetensors convnet_training.csv convnet.csv convnet_episod
     message(FATAL_ERROR "the ConvNet run left no ${file} in ${WORK_DIR}")
   endif()
 endforeach()
+# Trained with the default per-sample distortions, recorded in the checkpoint.
+if(NOT last_err MATCHES "distorted \\(rotation ±11\\.25°, shift ±10 px of 105\\)")
+  message(FATAL_ERROR "the default training is not distorted:\n${last_err}")
+endif()
+file(READ ${WORK_DIR}/convnet.safetensors header OFFSET 8 LIMIT 4096)  # after the header length
+if(NOT header MATCHES "\"distort_rotation\":\"11\\.25\"" OR NOT header MATCHES "\"distort_shift\":\"10\"")
+  message(FATAL_ERROR "the checkpoint does not record the distortions")
+endif()
 run_example("convnet, resumed to 48" "ConvNet with memory \\(48 ep\\.\\)" ${convnet} --episodes 48 --resume)
 if(NOT last_err MATCHES "loaded .*convnet.safetensors \\(32 episodes trained\\)")
   message(FATAL_ERROR "--resume did not load the checkpoint:\n${last_err}")
@@ -71,7 +79,10 @@ endif()
 # The authors' recipe trains and resumes; the checkpoint keeps the linear hidden layer.
 run_example("convnet, authors' recipe" "ConvNet with memory \\(16 ep\\.\\)" ${convnet} --episodes 16
             --out-dir ${WORK_DIR}/authors --hidden-activation none --dropout 0.7 --init-stddev 0.1
-            --query-init-stddev 0.01 --adam-epsilon 1e-4)
+            --query-init-stddev 0.01 --adam-epsilon 1e-4 --distort-rotation 0 --distort-shift 0)
+if(last_err MATCHES "distorted")
+  message(FATAL_ERROR "--distort-rotation 0 --distort-shift 0 still distorts:\n${last_err}")
+endif()
 execute_process(COMMAND ${BINARY} ${common} --out-dir ${WORK_DIR}/authors --model convnet --eval-only --hidden-activation relu
                 RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT result EQUAL 2 OR NOT err MATCHES "--hidden-activation relu differs from the checkpoint's hidden_activation = none")
