@@ -1,6 +1,6 @@
 // examples/common/lrua_formulation.hpp: helpers shared by the examples (not part of the library):
 // the command-line options of the LRUA read's formulation (β, ε, learned key strength, initial
-// memory), their defaults (mann::LruaHead's), and their resolution from a checkpoint.
+// memory, eq. 6's n), their defaults (mann::LruaHead's), and their resolution from a checkpoint.
 #pragma once
 
 #include <string>
@@ -18,13 +18,15 @@ struct LruaFormulation {
   double read_sharpness, epsilon;
   std::string key_strength;
   double initial_memory;
+  int least_used_slots;  ///< 0: the heads' count (the paper)
 
   /// The defaults of the options: LruaHead's unless an example measured better ones.
   explicit LruaFormulation(const mann::LruaHeadOptions& defaults = {})
       : read_sharpness(defaults.read_sharpness),
         epsilon(defaults.epsilon),
         key_strength(defaults.learned_key_strength ? "learned" : "fixed"),
-        initial_memory(defaults.initial_memory) {}
+        initial_memory(defaults.initial_memory),
+        least_used_slots(static_cast<int>(defaults.least_used_slots)) {}
 
   void add_options(CLI::App& app) {
     app.add_option("--read-sharpness", read_sharpness,
@@ -42,6 +44,11 @@ struct LruaFormulation {
     app.add_option("--initial-memory", initial_memory, "LRUA: every entry of the wiped memory (the paper: 0)")
         ->check(finite_number(-1e6, 1e6))
         ->capture_default_str();
+    app.add_option("--least-used-slots", least_used_slots,
+                   "LRUA: n of eq. 6, the least-used slots each step writes (0: the heads' count, the paper; "
+                   "1: only the slot eq. 8 zeroes)")
+        ->check(CLI::Range(0, 1 << 20))
+        ->capture_default_str();
   }
 
   /// --read-sharpness 1 --norm-epsilon 1e-6: eqs 2–8 as the paper writes them.
@@ -51,6 +58,7 @@ struct LruaFormulation {
     // Written since these options exist; a checkpoint without them was trained with the then only value.
     c.resolve_or_earlier("head.key_strength", "--key-strength", key_strength, std::string("fixed"));
     c.resolve_or_earlier("head.initial_memory", "--initial-memory", initial_memory, 0.0);
+    c.resolve_or_earlier("head.least_used_slots", "--least-used-slots", least_used_slots, 0);
   }
 
   void apply(mann::LruaHeadOptions& o) const {
@@ -58,6 +66,7 @@ struct LruaFormulation {
     o.epsilon = epsilon;
     o.learned_key_strength = key_strength == "learned";
     o.initial_memory = initial_memory;
+    o.least_used_slots = least_used_slots;
   }
 };
 

@@ -45,7 +45,8 @@ TEST(LruaHead, MetadataHoldsEveryOptionRoundTrip) {
   const auto metadata = Head(o).metadata();
   const std::map<std::string, std::string> expected{
       {"slots", "4"},        {"width", "2"},           {"heads", "1"},         {"usage_decay", "0.95"},
-      {"epsilon", "1e-07"},  {"read_sharpness", "10"}, {"key_strength", "fixed"}, {"initial_memory", "0"}};
+      {"epsilon", "1e-07"},  {"read_sharpness", "10"}, {"key_strength", "fixed"}, {"initial_memory", "0"},
+      {"least_used_slots", "1"}};  // 0 in the options: the heads' count, written as the count itself
   EXPECT_EQ(metadata, expected);
   // The shortest text that reads back as the same double.
   o.read_sharpness = 0.1 + 0.2;
@@ -143,6 +144,48 @@ TEST(LruaHead, TwoHeadsTakeTheTwoLeastUsedSlots) {
   EXPECT_EQ(s1.least_used.col(0), (MatrixD(4, 1) << 0, 0, 1, 1).finished());
 }
 
+// n = 1 in eq. 6 with two heads: both heads write the one least-used slot, the one eq. 8 zeroed, so
+// a step replaces one slot instead of adding to two.
+TEST(LruaHead, OneLeastUsedSlotTakesBothHeadsWrites) {
+  Head::Options o = four_slots();
+  o.heads = 2;
+  o.least_used_slots = 1;
+  Head head(o);
+  Head::Step s0, s1, s2;
+  head.wipe(s0, 1);
+  EXPECT_EQ(s0.least_used.col(0), (MatrixD(4, 1) << 1, 0, 0, 0).finished());
+  MatrixD p(6, 1);
+  p << 1, 0, 0, 1, 0, 0;  // keys (1,0), (0,1); gates ½
+  head.forward_step(p, s0, s1);
+  // Step 1: w_w = ½ w_lu_0 for each head, so slot 0 = ½ (1,0) + ½ (0,1) and the rest stay zero.
+  EXPECT_EQ(s1.zeroed[0], 0);
+  EXPECT_NEAR(s1.memory(0, 0), 0.5, 1e-15);
+  EXPECT_NEAR(s1.memory(0, 1), 0.5, 1e-15);
+  EXPECT_EQ(s1.memory.bottomRows(3).norm(), 0.0);
+  // Usage: slot 0 has both heads' writes (½ each) and reads; slots 1–3 tie: w_lu_1 = slot 1 only.
+  EXPECT_EQ(s1.least_used.col(0), (MatrixD(4, 1) << 0, 1, 0, 0).finished());
+  // Step 2 with gates closed (α = −∞ in effect): slot 1 is zeroed and takes both keys, slot 0 keeps
+  // its content exactly.
+  p << 2, 0, 0, 2, -40, -40;  // keys (2,0), (0,2); gates σ(−40)
+  head.forward_step(p, s1, s2);
+  EXPECT_EQ(s2.zeroed[0], 1);
+  const double g = 1 / (1 + std::exp(40.0));
+  for (int i = 0; i < 4; ++i) {
+    const double w0 = g * s1.read_weights(i, 0) + (1 - g) * (i == 1 ? 1.0 : 0.0);
+    const double w1 = g * s1.read_weights(i, 1) + (1 - g) * (i == 1 ? 1.0 : 0.0);
+    const double kept0 = i == 1 ? 0.0 : s1.memory(i, 0), kept1 = i == 1 ? 0.0 : s1.memory(i, 1);
+    EXPECT_NEAR(s2.memory(i, 0), kept0 + 2 * w0, 1e-14);
+    EXPECT_NEAR(s2.memory(i, 1), kept1 + 2 * w1, 1e-14);
+  }
+  EXPECT_NEAR(s2.memory(0, 0), 0.5, 1e-15);
+  EXPECT_NEAR(s2.memory(1, 0), 2.0, 1e-15);
+  EXPECT_NEAR(s2.memory(1, 1), 2.0, 1e-15);
+  EXPECT_EQ(head.metadata().at("least_used_slots"), "1");
+  // The paper's n (0 in the options) is the heads' count: two slots from the start.
+  o.least_used_slots = 0;
+  EXPECT_EQ(Head(o).metadata().at("least_used_slots"), "2");
+}
+
 TEST(LruaHead, ZeroedRowGivesNoNaNInFloat) {
   mann::LruaHead<float>::Options o;
   o.slots = 8;
@@ -166,6 +209,7 @@ struct Formulation {
   double read_sharpness, epsilon;
   bool learned_key_strength;
   double initial_memory;
+  mann::Index least_used_slots = 0;
 };
 
 class LruaHeadGradient : public ::testing::TestWithParam<Formulation> {};
@@ -180,6 +224,7 @@ TEST_P(LruaHeadGradient, ProjectionGradientMatchesFiniteDifferences) {
   o.epsilon = f.epsilon;
   o.learned_key_strength = f.learned_key_strength;
   o.initial_memory = f.initial_memory;
+  o.least_used_slots = f.least_used_slots;
   Head head(o);
   mann::Rng rng(3);
   const int T = 6, B = 2;
@@ -212,7 +257,8 @@ INSTANTIATE_TEST_SUITE_P(Formulations, LruaHeadGradient,
                                            Formulation{"sharp", 7.5, 1e-6, false, 0.0},
                                            Formulation{"sharp_floored", 10.0, 1e-2, false, 0.0},
                                            Formulation{"learned_strength", 1.0, 1e-2, true, 0.0},
-                                           Formulation{"constant_memory", 10.0, 1e-6, false, 0.05}),
+                                           Formulation{"constant_memory", 10.0, 1e-6, false, 0.05},
+                                           Formulation{"one_least_used_slot", 60.0, 1e-2, false, 0.0, 1}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // β = 1 + softplus(β̂) read from the projection's last H rows: softmax(β K) by hand.
@@ -261,6 +307,11 @@ TEST(LruaHead, RejectsBadOptionsAndShapes) {
   EXPECT_THROW(Head{o}, mann::ValueError);
   o = four_slots();
   o.read_sharpness = INFINITY;
+  EXPECT_THROW(Head{o}, mann::ValueError);
+  o = four_slots();
+  o.least_used_slots = 5;
+  EXPECT_THROW(Head{o}, mann::ValueError);
+  o.least_used_slots = -1;
   EXPECT_THROW(Head{o}, mann::ValueError);
   Head head(four_slots());
   Head::Step s0, s1;

@@ -276,6 +276,7 @@ Model32 load_pretrained(const std::string& name, TrainingSettings& s) {
   s.head.read_sharpness = number("head.read_sharpness");
   s.head.learned_key_strength = metadata.at("head.key_strength") == "learned";
   s.head.initial_memory = number("head.initial_memory");
+  if (metadata.count("head.least_used_slots")) s.head.least_used_slots = integer("head.least_used_slots");
   Model32 model = make_model<float, Model32>(s, 0);
   auto parameters = model.parameters();
   mann::load_checkpoint(path, parameters);

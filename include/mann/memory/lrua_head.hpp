@@ -38,6 +38,10 @@ struct LruaHeadOptions {
   bool learned_key_strength = false;
   /// Every entry of the wiped memory (0: the paper). The slot that eq. 8 zeroes is still zeroed.
   double initial_memory = 0.0;
+  /// n in eq. 6, the slots w_lu marks and eq. 7 writes with weight 1 − σ(α); 0: n = heads, as the
+  /// paper sets it ("n equal to the number of reads"). With n = 1 the write goes to exactly the slot
+  /// eq. 8 zeroed, so each step replaces one slot instead of adding to H (docs/results.md).
+  Index least_used_slots = 0;
 
   /// Eqs 2–8 exactly as the paper writes them: β = 1, ε = 1e-6, memory wiped to zero.
   static LruaHeadOptions paper() {
@@ -56,12 +60,13 @@ struct LruaHeadOptions {
 ///   w_r_t = softmax_i β K(k, M_t(i)),  r_t = M_tᵀ w_r_t                eqs 2–4 (read from M_t;
 ///                                                                      β = 1 is eq. 3 as written)
 ///   w_u_t = γ w_u_{t−1} + Σ_h w_r_t + Σ_h w_w_t                        eq. 5
-///   w_lu_t = 1 on the H smallest entries of w_u_t, else 0               eq. 6 (n = H reads)
+///   w_lu_t = 1 on the n smallest entries of w_u_t, else 0               eq. 6 (n = H reads, or
+///                                                                      least_used_slots)
 /// Gradient: the least-used indicator w_lu and the choice of the zeroed slot are piecewise constant
 /// in the parameters, so they are constants for the gradient (and usage, which only feeds them,
 /// carries none); everything else — gates, keys, write weights, memory contents, read weights,
 /// cosine similarities — is differentiated, through time.
-/// NOTE: where usages tie (at the start of an episode all are 0), w_lu takes exactly H slots and
+/// NOTE: where usages tie (at the start of an episode all are 0), w_lu takes exactly n slots and
 /// argmin the first slot, lowest index first; eq. 6's "≤ m(w_u, n)" would select every tied slot.
 ///
 /// Input each step: a projection of the controller output, projection_size() × B: rows
@@ -116,6 +121,8 @@ class LruaHead {
                 "finite and > 0");
     check_value(std::isfinite(options.initial_memory), "mann::LruaHead", "initial_memory", options.initial_memory,
                 "finite");
+    check_value(options.least_used_slots >= 0 && options.least_used_slots <= options.slots, "mann::LruaHead",
+                "least_used_slots", options.least_used_slots, "in [0, slots] (0: heads)");
     cosine_.epsilon = static_cast<Scalar>(options.epsilon);
   }
 
@@ -136,7 +143,8 @@ class LruaHead {
             {"heads", std::to_string(options_.heads)},          {"usage_decay", number(options_.usage_decay)},
             {"epsilon", number(options_.epsilon)},              {"read_sharpness", number(options_.read_sharpness)},
             {"key_strength", options_.learned_key_strength ? "learned" : "fixed"},
-            {"initial_memory", number(options_.initial_memory)}};
+            {"initial_memory", number(options_.initial_memory)},
+            {"least_used_slots", std::to_string(least_used_count())}};
   }
 
   void resize_step(Step& s, Index batch) const {
@@ -156,7 +164,7 @@ class LruaHead {
   }
 
   /// The wiped state before an episode: memory initial_memory (0), weights, usage and reads zero;
-  /// w_lu on the first H slots (the tie-break rule above applied to an all-zero usage).
+  /// w_lu on the first n slots (the tie-break rule above applied to an all-zero usage).
   void wipe(Step& s, Index batch) const {
     resize_step(s, batch);
     s.memory.setConstant(static_cast<Scalar>(options_.initial_memory));
@@ -276,11 +284,14 @@ class LruaHead {
   }
 
  private:
-  /// w_lu: ones on the H smallest usages (ties: lowest index), zeros elsewhere.
+  /// n in eq. 6.
+  Index least_used_count() const { return options_.least_used_slots ? options_.least_used_slots : options_.heads; }
+
+  /// w_lu: ones on the n smallest usages (ties: lowest index), zeros elsewhere.
   template <class In, class Out>
   void select_least_used(const In& usage, Out&& least_used) const {
     least_used.setZero();
-    for (Index pick = 0; pick < options_.heads; ++pick) {
+    for (Index pick = 0, n = least_used_count(); pick < n; ++pick) {
       Index best = -1;
       for (Index i = 0; i < usage.size(); ++i) {
         if (least_used(i) != Scalar(0)) continue;
