@@ -273,6 +273,11 @@ double learning_rate_at(const Settings& s, long long done) {
          (s.learning_rate - s.final_learning_rate) * 0.5 * (1 + std::cos(3.14159265358979323846 * progress));
 }
 
+/// --eval-only with string labels: the 25 outputs serve any class count, so the test episodes'
+/// --classes and --episode-length are the user's choice (e.g. the 15-class model on 5-class
+/// episodes); left out, they are the checkpoint's. One-hot outputs fix the class count.
+bool test_episodes_free(const Settings& s) { return s.eval_only && s.labels == "string"; }
+
 /// --resume / --eval-only: the settings the model needs, from its checkpoint (see
 /// examples/common/checkpoint_settings.hpp). The seed is the checkpoint's on --resume only (with
 /// --eval-only it just picks the test episodes).
@@ -280,8 +285,13 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   const std::string path = checkpoint_path(s);
   mann_examples::CheckpointSettings c(path, mann::read_checkpoint_metadata(path), given);
   c.resolve("labels", "--labels", s.labels);
-  c.resolve("classes", "--classes", s.classes);
-  c.resolve_or_earlier("episode_length", "--episode-length", s.episode_length, 0);
+  if (test_episodes_free(s)) {
+    c.default_from("classes", "--classes", s.classes, s.classes);
+    c.default_from("episode_length", "--episode-length", s.episode_length, 0);
+  } else {
+    c.resolve("classes", "--classes", s.classes);
+    c.resolve_or_earlier("episode_length", "--episode-length", s.episode_length, 0);
+  }
   c.resolve_or_earlier("random_classes", "--random-classes", s.random_classes, false);
   c.resolve("controller_output_size", "--controller-size", s.controller_size);
   c.resolve("curriculum", "--curriculum", s.curriculum);
@@ -289,6 +299,8 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
     c.resolve("curriculum_max", "--curriculum-max", s.curriculum_max);
     c.resolve("curriculum_every", "--curriculum-every", s.curriculum_every);
   }
+  // An explicit test class count replaces the curriculum's last stage.
+  if (test_episodes_free(s) && given.count("--classes") > 0) s.curriculum = false;
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   if (s.model == "mann" || s.model == "ntm") {
     c.resolve("persistent_memory", "--persistent-memory", s.persistent_memory);
@@ -329,6 +341,11 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     auto expected = checkpoint_metadata(model.metadata(), s, 0);
     expected.erase("episodes_done");
     expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test episodes
+    if (test_episodes_free(s)) {
+      for (const char* field : {"classes", "episode_length", "curriculum", "curriculum_max", "curriculum_every"}) {
+        expected.erase(field);
+      }
+    }
     mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
     done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
@@ -541,7 +558,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", s.seed, "seed of weights and episodes (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/<model>.safetensors)");
   app.add_flag("--resume", s.resume, "continue training from --checkpoint, with the model settings it holds");
-  app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes, with the model settings it holds");
+  app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes, with the model settings it holds (string labels: any --classes and --episode-length)");
   app.add_option("--eval-every", s.eval_every, "episodes between held-out evaluations, log lines and checkpoints")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
   app.add_option("--eval-episodes", s.eval_episodes, "held-out episodes per periodic evaluation")->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--test-episodes", s.test_episodes, "held-out episodes of the final table")->check(CLI::Range(1, 10000000))->capture_default_str();

@@ -43,6 +43,23 @@ execute_process(COMMAND ${BINARY} --model mann --eval-only --read-sharpness 1 ${
 if(result EQUAL 0 OR NOT err MATCHES "--read-sharpness 1 differs from the checkpoint's head.read_sharpness = 10")
   message(FATAL_ERROR "--eval-only --read-sharpness 1 on a checkpoint trained at 10 should fail (${result}):\n${err}")
 endif()
+# With one-hot labels the outputs fix the class count: evaluating at another one is an error.
+execute_process(COMMAND ${BINARY} --model mann --eval-only --classes 3 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
+if(result EQUAL 0 OR NOT err MATCHES "--classes 3 differs from the checkpoint's classes = 5")
+  message(FATAL_ERROR "--eval-only --classes 3 on a one-hot 5-class checkpoint should fail (${result}):\n${err}")
+endif()
+# With string labels any class count can be tested: the pretrained 15-class model on 5-class
+# episodes (the paper's 5-class row; about 88% at the 2nd instance over 10 000 episodes).
+set(strings ${SOURCE_DIR}/pretrained/omniglot_mann_table2_15_strings.safetensors)
+execute_process(COMMAND ${BINARY} --eval-only --checkpoint ${strings} --classes 5 ${small}
+                RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT result EQUAL 0 OR NOT out MATCHES "5 classes, string labels" OR NOT out MATCHES "paper: Table 2, MANN \\(LSTM\\), 5 classes")
+  message(FATAL_ERROR "--eval-only --classes 5 on the 15-class string model failed (${result}):\n${out}\n${err}")
+endif()
+string(REGEX MATCH "\\| ours: mann +\\| +[0-9.]+±[0-9.]+ \\| +([0-9]+)\\." row "${out}")
+if(NOT row OR CMAKE_MATCH_1 LESS 60)
+  message(FATAL_ERROR "the 15-class string model on 5-class episodes should be above 60% at the 2nd instance:\n${out}")
+endif()
 # Impossible class counts fail before any training.
 execute_process(COMMAND ${BINARY} --model mann --classes 300 --episodes 320 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
 if(result EQUAL 0 OR NOT err MATCHES "--classes 300 needs that many characters per episode" OR err MATCHES "training mann")
