@@ -51,14 +51,23 @@ struct LruaFormulation {
         ->capture_default_str();
   }
 
-  /// --read-sharpness 1 --norm-epsilon 1e-6: eqs 2–8 as the paper writes them.
-  void resolve(CheckpointSettings& c) {
+  /// --read-sharpness 1 --norm-epsilon 1e-6: eqs 2–8 as the paper writes them. `heads`: the
+  /// model's head count, already resolved (checkpoints store eq. 6's n as a count, so the option's
+  /// 0, "the heads' count", is compared as that count).
+  void resolve(CheckpointSettings& c, int heads) {
     c.resolve("head.read_sharpness", "--read-sharpness", read_sharpness);
     c.resolve("head.epsilon", "--norm-epsilon", epsilon);
     // Written since these options exist; a checkpoint without them was trained with the then only value.
     c.resolve_or_earlier("head.key_strength", "--key-strength", key_strength, std::string("fixed"));
     c.resolve_or_earlier("head.initial_memory", "--initial-memory", initial_memory, 0.0);
-    c.resolve_or_earlier("head.least_used_slots", "--least-used-slots", least_used_slots, 0);
+    const bool heads_count = least_used_slots == 0;
+    if (heads_count) least_used_slots = heads;
+    try {
+      c.resolve_or_earlier("head.least_used_slots", "--least-used-slots", least_used_slots, heads);
+    } catch (const mann::ValueError& e) {
+      if (!heads_count) throw;
+      throw mann::ValueError("--least-used-slots 0 means the heads' count: " + std::string(e.what()));
+    }
   }
 
   void apply(mann::LruaHeadOptions& o) const {

@@ -327,7 +327,7 @@ void resolve_from_checkpoint(Settings& s, int dimension, const std::set<std::str
   c.resolve("head.slots", "--memory-slots", s.slots);
   c.resolve("head.width", "--memory-width", s.width);
   c.resolve("head.heads", "--heads", s.heads);
-  s.formulation.resolve(c);
+  s.formulation.resolve(c, s.heads);
   c.resolve("episode_length", "--episode-length", s.episode_length);
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   c.finish();

@@ -311,7 +311,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.model == "mann") {
     c.resolve("controller", "--controller", s.controller);
     c.resolve("head.usage_decay", "--usage-decay", s.usage_decay);
-    s.formulation.resolve(c);
+    s.formulation.resolve(c, s.heads);
   }
   c.finish();
 }

@@ -15,6 +15,7 @@
 
 #include "checkpoint_fields.hpp"
 #include "checkpoint_settings.hpp"
+#include "lrua_formulation.hpp"
 #include "output.hpp"
 #include "support/test_files.hpp"
 
@@ -143,6 +144,35 @@ TEST(CheckpointSettings, AFieldAddedLaterDefaultsToTheEarlierValue) {
     settings.resolve_or_earlier("head.key_strength", "--key-strength", strength, std::string("fixed"));
     EXPECT_EQ(strength, "learned");
   }
+}
+
+// eq. 6's n: checkpoints store the count (4 for the paper's n with 4 heads), the option's 0 means the
+// heads' count, so `--least-used-slots 0` matches a stored 4 and a checkpoint without the field
+// (trained with the paper's n) resolves to the heads' count.
+TEST(LruaFormulation, LeastUsedSlotsZeroIsTheHeadsCount) {
+  const mann::CheckpointMetadata base{{"head.read_sharpness", "60"}, {"head.epsilon", "0.01"}};
+  auto resolved = [&](mann::CheckpointMetadata metadata, std::set<std::string> given, int option) {
+    mann_examples::CheckpointSettings settings("m.safetensors", std::move(metadata), std::move(given));
+    mann_examples::LruaFormulation formulation;
+    formulation.least_used_slots = option;
+    formulation.resolve(settings, 4);
+    settings.finish();
+    return formulation.least_used_slots;
+  };
+  auto stored = [&](const std::string& n) {
+    auto metadata = base;
+    metadata["head.least_used_slots"] = n;
+    return metadata;
+  };
+  EXPECT_EQ(resolved(stored("4"), {"--least-used-slots"}, 0), 4);
+  EXPECT_EQ(resolved(stored("4"), {}, 1), 4);
+  EXPECT_EQ(resolved(stored("1"), {"--least-used-slots"}, 1), 1);
+  EXPECT_EQ(resolved(base, {"--least-used-slots"}, 0), 4);
+  EXPECT_EQ(resolved(base, {}, 0), 4);
+  EXPECT_EQ(mann_test::error_of<mann::ValueError>([&] { resolved(stored("1"), {"--least-used-slots"}, 0); }),
+            "--least-used-slots 0 means the heads' count: --least-used-slots 4 differs from the checkpoint's head.least_used_slots = 1 (m.safetensors); "
+            "leave --least-used-slots out to use the checkpoint's value");
+  EXPECT_THROW(resolved(base, {"--least-used-slots"}, 1), mann::ValueError);
 }
 
 // A setting a resumed run may change (the learning rate of a schedule): given, it stands; not given,
