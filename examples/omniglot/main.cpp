@@ -261,6 +261,9 @@ mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, 
   metadata["curriculum"] = s.curriculum ? "true" : "false";
   metadata["curriculum_max"] = std::to_string(s.curriculum_max);
   metadata["curriculum_every"] = std::to_string(s.curriculum_every);
+  metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
+  metadata["final_learning_rate"] = mann_examples::number_text(s.final_learning_rate);
+  metadata["clip_norm"] = mann_examples::number_text(s.clip_norm);
   return metadata;
 }
 
@@ -301,7 +304,14 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   }
   // An explicit test class count replaces the curriculum's last stage.
   if (test_episodes_free(s) && given.count("--classes") > 0) s.curriculum = false;
-  if (s.resume) c.resolve("seed", "--seed", s.seed);
+  if (s.resume) {
+    c.resolve("seed", "--seed", s.seed);
+    // The schedule goes on as trained unless given anew; a checkpoint without the fields was trained
+    // with the options' defaults, or with values the command line must give again.
+    c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);
+    c.default_from("final_learning_rate", "--final-learning-rate", s.final_learning_rate, 0.0);
+    c.default_from("clip_norm", "--clip-norm", s.clip_norm, 0.0);
+  }
   if (s.model == "mann" || s.model == "ntm") {
     c.resolve("persistent_memory", "--persistent-memory", s.persistent_memory);
     c.resolve("head.slots", "--memory-slots", s.slots);
@@ -341,6 +351,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     auto expected = checkpoint_metadata(model.metadata(), s, 0);
     expected.erase("episodes_done");
     expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test episodes
+    for (const char* field : {"learning_rate", "final_learning_rate", "clip_norm"}) expected.erase(field);
     if (test_episodes_free(s)) {
       for (const char* field : {"classes", "episode_length", "curriculum", "curriculum_max", "curriculum_every"}) {
         expected.erase(field);
@@ -546,9 +557,9 @@ int main(int argc, char** argv) {
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units / feed-forward width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--usage-decay", s.usage_decay, "LRUA usage decay gamma")->check(mann_examples::finite_number(0.0, 1.0))->capture_default_str();
   s.formulation.add_options(app);
-  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9)")->check(mann_examples::positive_number())->capture_default_str();
-  app.add_option("--final-learning-rate", s.final_learning_rate, "if given: the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes")->check(mann_examples::positive_number());
-  app.add_option("--clip-norm", s.clip_norm, "if given: clip the gradients' global L2 norm to this before each step")->check(mann_examples::positive_number());
+  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; --resume: the checkpoint's unless given)")->check(mann_examples::positive_number())->capture_default_str();
+  app.add_option("--final-learning-rate", s.final_learning_rate, "if given: the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number());
+  app.add_option("--clip-norm", s.clip_norm, "if given: clip the gradients' global L2 norm to this before each step (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number());
   app.add_option("--init-from", s.init_from, "warm start: the weights of this checkpoint (same model sizes; fresh optimiser, episode count 0)");
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");
   app.add_flag("--curriculum", s.curriculum, "section 4.2.2: start at --classes, +1 every --curriculum-every episodes, up to --curriculum-max");

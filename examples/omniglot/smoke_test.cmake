@@ -6,10 +6,11 @@ if(DATA_MISSING)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(small --alphabets 3 --test-episodes 64 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR})
+set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50)
 foreach(model mann knn)
   execute_process(
     COMMAND ${BINARY} --model ${model} --episodes 320 --eval-every 160 --eval-episodes 32 --controller-size 32
-            --read-sharpness 10 ${small}
+            --read-sharpness 10 ${schedule_${model}} ${small}
     RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT result EQUAL 0)
     message(FATAL_ERROR "omniglot --model ${model} failed (${result}):\n${out}\n${err}")
@@ -64,4 +65,9 @@ endif()
 execute_process(COMMAND ${BINARY} --model mann --classes 300 --episodes 320 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
 if(result EQUAL 0 OR NOT err MATCHES "--classes 300 needs that many characters per episode" OR err MATCHES "training mann")
   message(FATAL_ERROR "--classes 300 on 3 alphabets should fail before training (${result}):\n${err}")
+endif()
+# --resume goes on with the checkpoint's learning-rate schedule when none is given.
+execute_process(COMMAND ${BINARY} --model mann --resume --episodes 352 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
+if(NOT result EQUAL 0 OR NOT err MATCHES "learning rate 0.0002 falling as a cosine to 2e-05")
+  message(FATAL_ERROR "--resume without --learning-rate should keep the checkpoint's schedule (${result}):\n${err}")
 endif()
