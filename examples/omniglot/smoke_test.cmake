@@ -50,7 +50,7 @@ if(result EQUAL 0 OR NOT err MATCHES "--classes 3 differs from the checkpoint's 
   message(FATAL_ERROR "--eval-only --classes 3 on a one-hot 5-class checkpoint should fail (${result}):\n${err}")
 endif()
 # With string labels any class count can be tested: the pretrained 15-class model on 5-class
-# episodes (the paper's 5-class row; about 88% at the 2nd instance over 10 000 episodes).
+# episodes (the paper's 5-class row; docs/results.md has its figures).
 set(strings ${SOURCE_DIR}/pretrained/omniglot_mann_table2_15_strings.safetensors)
 execute_process(COMMAND ${BINARY} --eval-only --checkpoint ${strings} --classes 5 ${small}
                 RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
