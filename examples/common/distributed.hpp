@@ -148,19 +148,23 @@ class RankTrainer {
 #endif
   }
 
+  /// One step; `grad_norm` (if not null) receives the global gradient norm before clipping. The
+  /// result is the same with or without it: only the norm is added.
   template <class Optimizer>
   Scalar train_step(const mann::EpisodeBatch<Scalar>& local, mann::Index global_batch, Optimizer& optimizer,
-                    mann::LabelEncoding encoding, mann::InstanceAccuracy* accuracy, double clip_norm) {
+                    mann::LabelEncoding encoding, mann::InstanceAccuracy* accuracy, double clip_norm,
+                    double* grad_norm = nullptr) {
 #ifdef MANN_EXAMPLES_WITH_MPI
-    return trainer_.train_step(local, global_batch, optimizer, encoding, accuracy, clip_norm);
+    return trainer_.train_step(local, global_batch, optimizer, encoding, accuracy, clip_norm, grad_norm);
 #else
     (void)global_batch;
-    if (clip_norm <= 0) return trainer_.train_step(local, optimizer, encoding, accuracy);
+    if (clip_norm <= 0 && grad_norm == nullptr) return trainer_.train_step(local, optimizer, encoding, accuracy);
     const Scalar loss = trainer_.compute_gradients(local, encoding, accuracy);
     mann::check_value(std::isfinite(static_cast<double>(loss)), "mann_examples::RankTrainer::train_step", "loss",
                       static_cast<double>(loss), "finite (the model diverged)");
-    mann::clip_grad_norm(parameters_, clip_norm);
-    optimizer.step();
+    const double norm = clip_norm > 0 ? mann::clip_grad_norm(parameters_, clip_norm) : mann::global_grad_norm(parameters_);
+    if (grad_norm != nullptr) *grad_norm = norm;
+    mann::step_in_parts(optimizer, trainer_.pool(), trainer_.threads());
     return loss;
 #endif
   }

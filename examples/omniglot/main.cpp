@@ -5,6 +5,7 @@
 // learning curve drawn by gnuplot.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -155,6 +156,22 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
          << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/" << 100 * acc.accuracy(5) << "/"
          << 100 * acc.accuracy(10) << "%";
   };
+}
+
+/// The gradient norms (before clipping) of the steps since the last log line: median, 99th
+/// percentile, largest, and how many steps the clip bound shortened. Reorders `norms`.
+std::string grad_norm_summary(std::vector<double>& norms, double clip_norm) {
+  if (norms.empty()) return "gradient norm: no steps";
+  std::sort(norms.begin(), norms.end());
+  const auto at = [&](double q) { return norms[static_cast<std::size_t>(q * static_cast<double>(norms.size() - 1))]; };
+  std::ostringstream out;
+  out << std::setprecision(3) << "gradient norm over " << norms.size() << " steps: median " << at(0.5) << ", 99th percentile "
+      << at(0.99) << ", largest " << norms.back();
+  if (clip_norm > 0) {
+    const auto clipped = norms.end() - std::upper_bound(norms.begin(), norms.end(), clip_norm);
+    out << "; " << clipped << " clipped to " << clip_norm;
+  }
+  return out.str();
 }
 
 // --- data ----------------------------------------------------------------------------------------
@@ -391,6 +408,8 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     const long long done_at_start = done;
     const auto start = Clock::now();
     mann::InstanceAccuracy running;
+    std::vector<double> grad_norms;  // of the steps since the last log line
+    grad_norms.reserve(static_cast<std::size_t>(s.eval_every / s.batch + 2));
     double running_loss = 0;
     int running_steps = 0;
     int current_classes = -1;
@@ -408,7 +427,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
       const auto [first, count] = trainer.share(size);  // this rank's episodes of the batch
       train->generate(batch, count, static_cast<std::uint64_t>(done + first), trainer.pool());
       optimizer.set_learning_rate(learning_rate_at(s, done));
-      const float loss = trainer.train_step(batch, size, optimizer, encoding, &running, s.clip_norm);
+      double grad_norm = 0;
+      const float loss = trainer.train_step(batch, size, optimizer, encoding, &running, s.clip_norm, &grad_norm);
+      grad_norms.push_back(grad_norm);
       ++steps;
       running_loss += loss;
       ++running_steps;
@@ -422,11 +443,13 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
         if (csv) csv->write_row(csv_row(row));
         std::cerr << "  held-out after " << done << " episodes: 1st/2nd/5th/10th "
                   << std::fixed << std::setprecision(1) << 100 * row.test.accuracy(1) << "/" << 100 * row.test.accuracy(2)
-                  << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n";
+                  << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n"
+                  << "  " << grad_norm_summary(grad_norms, s.clip_norm) << "\n";
         if (ranks.is_root()) {  // the replicas are equal: one rank writes (atomically)
           mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model.metadata(), s, done));
         }
         running.clear();
+        grad_norms.clear();
         running_loss = 0;
         running_steps = 0;
       }

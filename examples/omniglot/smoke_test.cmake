@@ -71,3 +71,8 @@ execute_process(COMMAND ${BINARY} --model mann --resume --episodes 352 ${small} 
 if(NOT result EQUAL 0 OR NOT err MATCHES "learning rate 0.0002 falling as a cosine to 2e-05")
   message(FATAL_ERROR "--resume without --learning-rate should keep the checkpoint's schedule (${result}):\n${err}")
 endif()
+# Each held-out check reports the gradient norms before clipping (the resumed run's 2 steps, clip 50).
+set(number "[0-9][0-9.e+-]*")
+if(NOT err MATCHES "gradient norm over 2 steps: median ${number}, 99th percentile ${number}, largest ${number}; [0-2] clipped to 50\n")
+  message(FATAL_ERROR "the resumed run printed no gradient-norm summary:\n${err}")
+endif()

@@ -8,6 +8,7 @@
 #include "mann/optim/clip.hpp"
 #include "mann/train/grad_check.hpp"
 #include "mann/optim/rmsprop.hpp"
+#include "mann/optim/step_in_parts.hpp"
 
 namespace {
 
@@ -51,6 +52,42 @@ TEST(RmsProp, StepInPartsEqualsStep) {
   EXPECT_EQ(b.value, b2.value);
   EXPECT_EQ(c.value, c2.value);
   EXPECT_EQ(parts.steps(), 2);
+}
+
+// step_in_parts on a pool of 3 gives step()'s update exactly: RMSProp in slices, Adam (no
+// step_part) and a step()-only optimiser through step().
+TEST(StepInParts, EqualsStepAndFallsBackToStep) {
+  mann::ThreadPool pool(3);
+  mann::Rng rng(8);
+  mann::Parameter<double> a(9, 4), b(2, 1);
+  for (auto* p : {&a, &b}) {
+    mann::init_normal(p->value, rng, 1.0);
+    mann::init_normal(p->grad, rng, 1.0);
+  }
+  mann::Parameter<double> a2 = a, b2 = b, a3 = a, b3 = b, a4 = a, b4 = b;
+  mann::RmsProp<double> whole({{"a", &a}, {"b", &b}}), parts({{"a", &a2}, {"b", &b2}});
+  mann::Adam<double> adam_whole({{"a", &a3}, {"b", &b3}}), adam_parts({{"a", &a4}, {"b", &b4}});
+  for (int s = 0; s < 2; ++s) {
+    whole.step();
+    mann::step_in_parts(parts, pool, 3);
+    adam_whole.step();
+    mann::step_in_parts(adam_parts, pool, 3);
+  }
+  EXPECT_EQ(a.value, a2.value);
+  EXPECT_EQ(b.value, b2.value);
+  EXPECT_EQ(a3.value, a4.value);
+  EXPECT_EQ(b3.value, b4.value);
+  EXPECT_NE(a.value, a3.value);  // the two optimisers did move differently
+  EXPECT_EQ(parts.steps(), 2);
+  struct StepOnly {
+    int steps = 0;
+    void step() { ++steps; }
+  } step_only;
+  static_assert(!mann::can_step_in_parts<StepOnly>::value);
+  static_assert(mann::can_step_in_parts<mann::RmsProp<double>>::value);
+  static_assert(!mann::can_step_in_parts<mann::Adam<double>>::value);
+  mann::step_in_parts(step_only, pool, 3);
+  EXPECT_EQ(step_only.steps, 1);
 }
 
 TEST(RmsProp, DefaultsAreThePapers) {

@@ -18,6 +18,7 @@
 #include "mann/memory/lrua_head.hpp"
 #include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
+#include "mann/optim/clip.hpp"
 #include "mann/optim/rmsprop.hpp"
 #include "mann/train/data_parallel_trainer.hpp"
 
@@ -141,6 +142,33 @@ TEST(DataParallelTrainer, RanksGiveTheWeightsOfOneProcessOnTheGlobalBatch) {
       EXPECT_LT(error, 1e-4) << world.size() << " ranks, float, 2 threads each: " << pd[i].name;
     }
   }
+}
+
+// train_step's grad_norm is the norm of the global batch's gradient before clipping (the same on
+// every rank), and asking for it changes nothing.
+TEST(DataParallelTrainer, ReportsTheGlobalGradientNormAndAskingChangesNothing) {
+  const mann::mpi::Communicator world;
+  Model<double> plain = make_model<double>(4), asked = make_model<double>(4), clipped = make_model<double>(4);
+  Model<double> alone = make_model<double>(4);
+  auto generator = episodes<double>();
+  mann::EpisodeBatch<double> local, batch;
+  generator.generate(batch, kGlobalBatch, 100);
+  mann::ParallelTrainer<Model<double>>(alone, 1).compute_gradients(batch, mann::LabelEncoding::one_hot);
+  const double expected = mann::global_grad_norm(alone.parameters());
+  double norms[2] = {-1, -1};
+  Model<double>* models[3] = {&plain, &asked, &clipped};
+  for (int m = 0; m < 3; ++m) {
+    mann::RmsProp<double> optimizer(models[m]->parameters(), rmsprop_options<double>());
+    mann::DataParallelTrainer<Model<double>> trainer(*models[m], 1, world);
+    const auto [begin, count] = trainer.share(kGlobalBatch);
+    generator.generate(local, count, 100 + static_cast<std::uint64_t>(begin));
+    const double clip = m == 2 ? expected / 2 : 0.0;
+    trainer.train_step(local, kGlobalBatch, optimizer, mann::LabelEncoding::one_hot, nullptr, clip,
+                       m == 0 ? nullptr : &norms[m - 1]);
+  }
+  EXPECT_NEAR(norms[0], expected, 1e-10 * expected) << world.size() << " ranks";
+  EXPECT_NEAR(norms[1], expected, 1e-10 * expected) << world.size() << " ranks, clipped to half of it";
+  EXPECT_EQ(weight_difference(asked.parameters(), plain.parameters()), 0.0);
 }
 
 TEST(DataParallelTrainer, EvaluateSumsTheCountsOfAllShares) {

@@ -23,6 +23,8 @@ std::atomic<long long> eigen_mallocs{0};
 #include "mann/memory/lrua_head.hpp"
 #include "mann/models/mann_model.hpp"
 #include "mann/nn/lstm.hpp"
+#include "mann/optim/clip.hpp"
+#include "mann/optim/step_in_parts.hpp"
 #include "mann/train/parallel_trainer.hpp"
 #include "mann/optim/rmsprop.hpp"
 
@@ -126,6 +128,28 @@ TEST(ParallelTrainer, TwoThreadStepsMoveTheWeightsAsOneThread) {
     EXPECT_LT((moved_a - moved_b).cwiseAbs().maxCoeff(), 1e-3f * scale) << pa[i].name;
     EXPECT_EQ(pb[i].parameter->value, pc[i].parameter->value) << pa[i].name;
   }
+}
+
+// The examples' step when they log the gradient norm: compute_gradients, the norm, then the
+// optimiser stepped in parts by the pool. It must move the weights exactly as train_step does
+// (same sums, same element-wise update), so logging the norm cannot change a run.
+TEST(ParallelTrainer, ComputeThenStepInPartsIsTrainStepBitForBit) {
+  mann::Rng rng(6);
+  Model a = make_model(rng);
+  Model b = a;
+  mann::ParallelTrainer<Model> fused(a, 2), split(b, 2);
+  mann::RmsProp<float> opt_a(a.parameters()), opt_b(b.parameters());
+  for (int s = 0; s < 3; ++s) {
+    auto batch = random_batch(12, 5, rng);
+    const float loss_a = fused.train_step(batch, opt_a, mann::LabelEncoding::one_hot);
+    const float loss_b = split.compute_gradients(batch, mann::LabelEncoding::one_hot);
+    EXPECT_GT(mann::global_grad_norm(b.parameters()), 0.0);
+    mann::step_in_parts(opt_b, split.pool(), split.threads());
+    EXPECT_EQ(loss_a, loss_b);
+  }
+  EXPECT_EQ(opt_b.steps(), 3);
+  auto pa = a.parameters(), pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(pa[i].parameter->value, pb[i].parameter->value) << pa[i].name;
 }
 
 TEST(ParallelTrainer, AllocationCountersWork) {

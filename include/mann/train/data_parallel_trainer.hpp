@@ -20,6 +20,7 @@
 #include "mann/core/parameter.hpp"
 #include "mann/mpi/communicator.hpp"
 #include "mann/optim/clip.hpp"
+#include "mann/optim/step_in_parts.hpp"
 #include "mann/train/parallel_trainer.hpp"
 
 namespace mann {
@@ -98,22 +99,20 @@ class DataParallelTrainer {
   /// One step on the global batch of which `local` is this rank's share (share(global_batch)):
   /// forward + backward on the share, one allreduce, clip (clip_norm > 0: the global gradient's
   /// L2 norm), optimizer.step(). Returns the mean loss per episode over the global batch and adds
-  /// the global batch's accuracy counts to `accuracy` (not null). \throws ValueError for a share of
-  /// the wrong size or a non-finite loss (on every rank alike: they hold the same sum).
+  /// the global batch's accuracy counts to `accuracy` (not null); `grad_norm` (not null) receives
+  /// the global gradient's norm before clipping. \throws ValueError for a share of the wrong size
+  /// or a non-finite loss (on every rank alike: they hold the same sum).
   template <class Optimizer>
   Scalar train_step(const EpisodeBatch<Scalar>& local, Index global_batch, Optimizer& optimizer, LabelEncoding encoding,
-                    InstanceAccuracy* accuracy = nullptr, double clip_norm = 0) {
+                    InstanceAccuracy* accuracy = nullptr, double clip_norm = 0, double* grad_norm = nullptr) {
     const Scalar loss = compute_gradients(local, global_batch, encoding, accuracy);
     check_value(std::isfinite(static_cast<double>(loss)), "mann::DataParallelTrainer::train_step", "loss",
                 static_cast<double>(loss), "finite (the model diverged)");
-    if (clip_norm > 0) clip_grad_norm(parameters_, clip_norm);
-    if constexpr (steps_in_parts<Optimizer>::value) {
-      auto task = [&](int k) { optimizer.step_part(k, threads()); };
-      trainer_.pool().run(threads(), task);
-      optimizer.end_step();
-    } else {
-      optimizer.step();
+    if (clip_norm > 0 || grad_norm != nullptr) {
+      const double norm = clip_norm > 0 ? clip_grad_norm(parameters_, clip_norm) : global_grad_norm(parameters_);
+      if (grad_norm != nullptr) *grad_norm = norm;
     }
+    step_in_parts(optimizer, trainer_.pool(), threads());
     if (check_every_ > 0 && ++steps_ % check_every_ == 0) check_replicas();
     return loss;
   }
@@ -146,12 +145,6 @@ class DataParallelTrainer {
 
  private:
   static constexpr int kMaxInstance = 10;  // InstanceAccuracy's default
-
-  template <class Optimizer, class = void>
-  struct steps_in_parts : std::false_type {};
-  template <class Optimizer>
-  struct steps_in_parts<Optimizer, std::void_t<decltype(std::declval<Optimizer&>().step_part(0, 1))>>
-      : std::true_type {};
 
   // Forward (+ backward) of the share, then one allreduce of [weighted gradients, weighted loss,
   // accuracy counts]; the sums are unpacked into the master's gradients and `accuracy`.

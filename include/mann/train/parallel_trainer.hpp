@@ -19,6 +19,7 @@
 #include "mann/core/error.hpp"
 #include "mann/core/parameter.hpp"
 #include "mann/core/thread_pool.hpp"
+#include "mann/optim/step_in_parts.hpp"
 
 namespace mann {
 
@@ -70,7 +71,7 @@ class ParallelTrainer {
     const Scalar loss = run_shares(batch, encoding, accuracy, true);
     check_value(std::isfinite(static_cast<double>(loss)), "mann::ParallelTrainer::train_step", "loss",
                 static_cast<double>(loss), "finite (the model diverged)");
-    if constexpr (steps_in_parts<Optimizer>::value) {
+    if constexpr (can_step_in_parts<Optimizer>::value) {
       auto task = [&](int k) {
         if (parts_ > 1) reduce_part(k);
         optimizer.step_part(k, parts_);
@@ -96,12 +97,6 @@ class ParallelTrainer {
   const Workspace& workspace(int k) const { return workspaces_.at(static_cast<std::size_t>(k)); }
 
  private:
-  template <class Optimizer, class = void>
-  struct steps_in_parts : std::false_type {};
-  template <class Optimizer>
-  struct steps_in_parts<Optimizer, std::void_t<decltype(std::declval<Optimizer&>().step_part(0, 1))>>
-      : std::true_type {};
-
   // Forward (+ backward) of each thread's share of the batch, each into its own model's gradients;
   // first each thread copies its share and its slice of the master's weights into every replica.
   // Returns the mean loss.
