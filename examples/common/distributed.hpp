@@ -19,6 +19,7 @@
 
 #include "mann/core/episode.hpp"
 #include "mann/optim/clip.hpp"
+#include "mann/optim/step_in_parts.hpp"
 #include "mann/train/parallel_trainer.hpp"
 
 #ifdef MANN_EXAMPLES_WITH_MPI
@@ -148,22 +149,27 @@ class RankTrainer {
 #endif
   }
 
-  /// One step; `grad_norm` (if not null) receives the global gradient norm before clipping. The
-  /// result is the same with or without it: only the norm is added.
+  /// One step; `grad_norm` (if not null) receives the global gradient norm before clipping (the
+  /// result is the same with or without it). With `skip_nonfinite`, a gradient holding Inf or NaN
+  /// skips the step (weights and optimiser unchanged; the norm tells) instead of failing.
   template <class Optimizer>
   Scalar train_step(const mann::EpisodeBatch<Scalar>& local, mann::Index global_batch, Optimizer& optimizer,
                     mann::LabelEncoding encoding, mann::InstanceAccuracy* accuracy, double clip_norm,
-                    double* grad_norm = nullptr) {
+                    double* grad_norm = nullptr, bool skip_nonfinite = false) {
 #ifdef MANN_EXAMPLES_WITH_MPI
-    return trainer_.train_step(local, global_batch, optimizer, encoding, accuracy, clip_norm, grad_norm);
+    return trainer_.train_step(local, global_batch, optimizer, encoding, accuracy, clip_norm, grad_norm, skip_nonfinite);
 #else
     (void)global_batch;
-    if (clip_norm <= 0 && grad_norm == nullptr) return trainer_.train_step(local, optimizer, encoding, accuracy);
+    if (clip_norm <= 0 && grad_norm == nullptr && !skip_nonfinite) {
+      return trainer_.train_step(local, optimizer, encoding, accuracy);
+    }
     const Scalar loss = trainer_.compute_gradients(local, encoding, accuracy);
     mann::check_value(std::isfinite(static_cast<double>(loss)), "mann_examples::RankTrainer::train_step", "loss",
                       static_cast<double>(loss), "finite (the model diverged)");
-    const double norm = clip_norm > 0 ? mann::clip_grad_norm(parameters_, clip_norm) : mann::global_grad_norm(parameters_);
+    const double norm = mann::global_grad_norm(parameters_);
     if (grad_norm != nullptr) *grad_norm = norm;
+    if (skip_nonfinite && !std::isfinite(norm)) return loss;
+    if (clip_norm > 0) mann::clip_grad_norm(parameters_, clip_norm);
     mann::step_in_parts(optimizer, trainer_.pool(), trainer_.threads());
     return loss;
 #endif

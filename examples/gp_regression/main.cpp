@@ -314,6 +314,8 @@ mann::CheckpointMetadata checkpoint_metadata(const Model& model, const Settings&
   metadata["episodes_done"] = std::to_string(done);
   metadata["seed"] = std::to_string(s.seed);
   metadata["episode_length"] = std::to_string(s.episode_length);
+  metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
+  metadata["batch"] = std::to_string(s.batch);
   return metadata;
 }
 
@@ -329,7 +331,13 @@ void resolve_from_checkpoint(Settings& s, int dimension, const std::set<std::str
   c.resolve("head.heads", "--heads", s.heads);
   s.formulation.resolve(c, s.heads);
   c.resolve("episode_length", "--episode-length", s.episode_length);
-  if (s.resume) c.resolve("seed", "--seed", s.seed);
+  if (s.resume) {
+    c.resolve("seed", "--seed", s.seed);
+    // Training settings a resumed run may change: the checkpoint's unless given (a checkpoint
+    // without them was trained with the defaults).
+    c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-3);
+    c.default_from("batch", "--batch", s.batch, 16);
+  }
   c.finish();
 }
 
@@ -361,6 +369,7 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
     auto expected = checkpoint_metadata(model, s, 0);
     expected.erase("episodes_done");
     expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test functions
+    for (const char* field : {"learning_rate", "batch"}) expected.erase(field);
     mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
     done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
@@ -463,10 +472,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"1", "2", "3", "all"}))->capture_default_str();
   app.add_option("--episodes", s.episodes, "training episodes per dimension")->check(CLI::Range(0LL, 1000000000LL))->capture_default_str();
   app.add_option("--episode-length", s.episode_length, "samples per episode (function values shown one step late)")->check(CLI::Range(2, 10000))->capture_default_str();
-  app.add_option("--batch", s.batch, "episodes per minibatch")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--batch", s.batch, "episodes per minibatch (--resume: the checkpoint's unless given)")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--threads", s.threads, "threads the batch is split across (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
   app.add_option("--seed", s.seed, "seed of weights and functions (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
-  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; the paper: 1e-4)")->check(mann_examples::positive_number())->capture_default_str();
+  app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; the paper: 1e-4; --resume: the checkpoint's unless given)")->check(mann_examples::positive_number())->capture_default_str();
   app.add_option("--controller-size", s.controller_size, "LSTM hidden units")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();

@@ -68,6 +68,7 @@ struct Settings {
   double learning_rate = 1e-4;
   double final_learning_rate = 0;  // 0: constant --learning-rate
   double clip_norm = 0;            // 0: no gradient clipping
+  long long max_skipped_steps = 0;  // steps whose gradient overflowed that may be skipped (per run)
   std::string init_from;           // warm start: the weights of this checkpoint
   bool persistent_memory = false;
   bool curriculum = false;
@@ -159,7 +160,8 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
 }
 
 /// The gradient norms (before clipping) of the steps since the last log line: median, 99th
-/// percentile, largest, and how many steps the clip bound shortened. Reorders `norms`.
+/// percentile, largest, how many steps the clip bound shortened and how many were skipped (a
+/// non-finite norm: sorted last). Reorders `norms`.
 std::string grad_norm_summary(std::vector<double>& norms, double clip_norm) {
   if (norms.empty()) return "gradient norm: no steps";
   std::sort(norms.begin(), norms.end());
@@ -167,10 +169,12 @@ std::string grad_norm_summary(std::vector<double>& norms, double clip_norm) {
   std::ostringstream out;
   out << std::setprecision(3) << "gradient norm over " << norms.size() << " steps: median " << at(0.5) << ", 99th percentile "
       << at(0.99) << ", largest " << norms.back();
+  const auto finite_end = std::find_if(norms.begin(), norms.end(), [](double n) { return !std::isfinite(n); });
   if (clip_norm > 0) {
-    const auto clipped = norms.end() - std::upper_bound(norms.begin(), norms.end(), clip_norm);
+    const auto clipped = finite_end - std::upper_bound(norms.begin(), finite_end, clip_norm);
     out << "; " << clipped << " clipped to " << clip_norm;
   }
+  if (finite_end != norms.end()) out << "; " << norms.end() - finite_end << " skipped (not finite)";
   return out.str();
 }
 
@@ -281,6 +285,7 @@ mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, 
   metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
   metadata["final_learning_rate"] = mann_examples::number_text(s.final_learning_rate);
   metadata["clip_norm"] = mann_examples::number_text(s.clip_norm);
+  metadata["batch"] = std::to_string(s.batch);
   return metadata;
 }
 
@@ -328,6 +333,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
     c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);
     c.default_from("final_learning_rate", "--final-learning-rate", s.final_learning_rate, 0.0);
     c.default_from("clip_norm", "--clip-norm", s.clip_norm, 0.0);
+    c.default_from("batch", "--batch", s.batch, 16);
   }
   if (s.model == "mann" || s.model == "ntm") {
     c.resolve("persistent_memory", "--persistent-memory", s.persistent_memory);
@@ -368,7 +374,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     auto expected = checkpoint_metadata(model.metadata(), s, 0);
     expected.erase("episodes_done");
     expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test episodes
-    for (const char* field : {"learning_rate", "final_learning_rate", "clip_norm"}) expected.erase(field);
+    for (const char* field : {"learning_rate", "final_learning_rate", "clip_norm", "batch"}) expected.erase(field);
     if (test_episodes_free(s)) {
       for (const char* field : {"classes", "episode_length", "curriculum", "curriculum_max", "curriculum_every"}) {
         expected.erase(field);
@@ -409,6 +415,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     const auto start = Clock::now();
     mann::InstanceAccuracy running;
     std::vector<double> grad_norms;  // of the steps since the last log line
+    long long skipped_steps = 0;
     grad_norms.reserve(static_cast<std::size_t>(s.eval_every / s.batch + 2));
     double running_loss = 0;
     int running_steps = 0;
@@ -428,7 +435,20 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
       train->generate(batch, count, static_cast<std::uint64_t>(done + first), trainer.pool());
       optimizer.set_learning_rate(learning_rate_at(s, done));
       double grad_norm = 0;
-      const float loss = trainer.train_step(batch, size, optimizer, encoding, &running, s.clip_norm, &grad_norm);
+      const float loss = trainer.train_step(batch, size, optimizer, encoding, &running, s.clip_norm, &grad_norm,
+                                            /*skip_nonfinite=*/true);
+      if (!std::isfinite(grad_norm)) {  // the step was skipped: weights and optimiser as they were
+        std::ostringstream what;
+        what << "the float32 gradient of the batch at episodes " << done << "-" << done + size - 1 << " overflowed (norm "
+             << grad_norm << "; the loss " << loss << " is finite)";
+        if (++skipped_steps > s.max_skipped_steps) {
+          throw mann::ValueError(what.str() + "; --max-skipped-steps N skips up to N such steps (" +
+                                 std::to_string(s.max_skipped_steps) + " given)");
+        }
+        progress.finish();
+        std::cerr << "  skipped the step: " << what.str() << "; " << skipped_steps << " of at most " << s.max_skipped_steps
+                  << " skipped\n";
+      }
       grad_norms.push_back(grad_norm);
       ++steps;
       running_loss += loss;
@@ -573,7 +593,7 @@ int main(int argc, char** argv) {
   app.add_option("--episode-length", s.episode_length, "samples per episode (0: 10 x classes; figure 2 of the paper: 100 for up to 15 classes)")->check(CLI::Range(0, 100000))->capture_default_str();
   app.add_flag("--random-classes", s.random_classes, "training episodes have 1..--classes classes, drawn per batch (figure 2: 'up to fifteen'); held-out ones --classes");
   app.add_option("--episodes", s.episodes, "training episodes in all (the paper: 100000)")->check(CLI::Range(0LL, 1000000000LL))->capture_default_str();
-  app.add_option("--batch", s.batch, "episodes per minibatch")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--batch", s.batch, "episodes per minibatch (--resume: the checkpoint's unless given)")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--memory-slots", s.slots, "memory slots N")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--memory-width", s.width, "memory slot width W")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   app.add_option("--heads", s.heads, "read heads")->check(CLI::Range(1, 64))->capture_default_str();
@@ -582,6 +602,8 @@ int main(int argc, char** argv) {
   s.formulation.add_options(app);
   app.add_option("--learning-rate", s.learning_rate, "RMSProp learning rate (decay 0.95, momentum 0.9; --resume: the checkpoint's unless given)")->check(mann_examples::positive_number())->capture_default_str();
   app.add_option("--final-learning-rate", s.final_learning_rate, "if given: the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number());
+  app.add_option("--max-skipped-steps", s.max_skipped_steps, "skip up to this many steps whose float32 gradient overflowed (Inf/NaN; each is reported) instead of stopping at the first")
+      ->check(CLI::Range(0LL, 1000000000LL))->capture_default_str();
   app.add_option("--clip-norm", s.clip_norm, "if given: clip the gradients' global L2 norm to this before each step (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number());
   app.add_option("--init-from", s.init_from, "warm start: the weights of this checkpoint (same model sizes; fresh optimiser, episode count 0)");
   app.add_flag("--persistent-memory", s.persistent_memory, "keep the memory across episodes (section 4.2.1)");

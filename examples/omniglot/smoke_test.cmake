@@ -6,7 +6,7 @@ if(DATA_MISSING)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(small --alphabets 3 --test-episodes 64 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR})
-set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50)
+set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50 --batch 8)
 foreach(model mann knn)
   execute_process(
     COMMAND ${BINARY} --model ${model} --episodes 320 --eval-every 160 --eval-episodes 32 --controller-size 32
@@ -66,13 +66,13 @@ execute_process(COMMAND ${BINARY} --model mann --classes 300 --episodes 320 ${sm
 if(result EQUAL 0 OR NOT err MATCHES "--classes 300 needs that many characters per episode" OR err MATCHES "training mann")
   message(FATAL_ERROR "--classes 300 on 3 alphabets should fail before training (${result}):\n${err}")
 endif()
-# --resume goes on with the checkpoint's learning-rate schedule when none is given.
+# --resume goes on with the checkpoint's learning-rate schedule and batch size when none is given.
 execute_process(COMMAND ${BINARY} --model mann --resume --episodes 352 ${small} RESULT_VARIABLE result ERROR_VARIABLE err)
-if(NOT result EQUAL 0 OR NOT err MATCHES "learning rate 0.0002 falling as a cosine to 2e-05")
-  message(FATAL_ERROR "--resume without --learning-rate should keep the checkpoint's schedule (${result}):\n${err}")
+if(NOT result EQUAL 0 OR NOT err MATCHES "\\(8 per batch, [^\n]*learning rate 0.0002 falling as a cosine to 2e-05")
+  message(FATAL_ERROR "--resume without --learning-rate and --batch should keep the checkpoint's (${result}):\n${err}")
 endif()
-# Each held-out check reports the gradient norms before clipping (the resumed run's 2 steps, clip 50).
+# Each held-out check reports the gradient norms before clipping (the resumed run's 4 steps, clip 50).
 set(number "[0-9][0-9.e+-]*")
-if(NOT err MATCHES "gradient norm over 2 steps: median ${number}, 99th percentile ${number}, largest ${number}; [0-2] clipped to 50\n")
+if(NOT err MATCHES "gradient norm over 4 steps: median ${number}, 99th percentile ${number}, largest ${number}; [0-4] clipped to 50\n")
   message(FATAL_ERROR "the resumed run printed no gradient-norm summary:\n${err}")
 endif()

@@ -291,6 +291,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.resume) {
     c.resolve_or_earlier("adam_epsilon", "--adam-epsilon", s.adam_epsilon, 1e-8);
     c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);  // 1e-4: the default before 3e-4
+    c.default_from("batch", "--batch", s.batch, 16);
     // A checkpoint without the fields was trained without distortions (before they existed).
     c.default_from("distort_rotation", "--distort-rotation", s.distort_rotation, 0.0);
     c.default_from("distort_shift", "--distort-shift", s.distort_shift, 0.0);
@@ -417,6 +418,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["episode_length"] = std::to_string(s.episode_length);
       metadata["adam_epsilon"] = mann_examples::number_text(s.adam_epsilon);
       metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
+      metadata["batch"] = std::to_string(s.batch);
       metadata["init_stddev"] = mann_examples::number_text(s.init_stddev);
       metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
       metadata["distort_rotation"] = mann_examples::number_text(s.distort_rotation);
@@ -580,7 +582,7 @@ int main(int argc, char** argv) {
   const char* convnet = "ConvNet training";
   app.add_option("--episodes", s.episodes, "convnet: training episodes (total, counting resumed ones)")
       ->check(CLI::Range(1LL, 1000000000000LL))->capture_default_str()->group(convnet);
-  app.add_option("--batch", s.batch, "convnet: episodes per batch (sharing one memory)")->check(CLI::Range(1, 4096))->capture_default_str()->group(convnet);
+  app.add_option("--batch", s.batch, "convnet: episodes per batch (sharing one memory; --resume: the checkpoint's unless given)")->check(CLI::Range(1, 4096))->capture_default_str()->group(convnet);
   app.add_option("--train-ways", s.train_ways, "convnet: classes per training episode")->check(CLI::Range(1, 4096))->capture_default_str()->group(convnet);
   app.add_option("--episode-length", s.episode_length, "convnet: samples per training episode (<= 20 per class)")
       ->check(CLI::Range(1, 100000))->capture_default_str()->group(convnet);

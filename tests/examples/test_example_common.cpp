@@ -15,8 +15,12 @@
 
 #include "checkpoint_fields.hpp"
 #include "checkpoint_settings.hpp"
+#include "distributed.hpp"
 #include "lrua_formulation.hpp"
 #include "output.hpp"
+#include "mann/data/episodes.hpp"
+#include "mann/optim/rmsprop.hpp"
+#include "support/overflowing_model.hpp"
 #include "support/test_files.hpp"
 
 namespace {
@@ -250,6 +254,37 @@ TEST(CsvLog, ResumeRejectsAnotherHeaderOrABadRow) {
   std::ofstream(path) << "episodes,loss\nx,2\n";
   message = mann_test::error_of<mann::FormatError>([&] { mann_examples::CsvLog log(path, "episodes,loss", 1); });
   EXPECT_TRUE(mann_test::contains(message, "episodes column is not a count: \"x,2\"")) << message;
+}
+
+// The examples' step (one process): the norm before clipping is reported; a gradient that
+// overflowed skips the step when asked (weights and optimiser unchanged), else clipping refuses it.
+TEST(RankTrainer, ReportsTheNormAndSkipsAnOverflowedStep) {
+  int argc = 0;
+  char** argv = nullptr;
+  const mann_examples::Ranks ranks(&argc, &argv);
+  mann_test::OverflowingModel model;
+  model.w.value << 1, 2, 3;
+  mann_examples::RankTrainer<mann_test::OverflowingModel> trainer(model, 2, ranks);
+  model.overflow = true;  // the master's share only (thread 1 has its own replica)
+  mann::RmsProp<double> optimizer(model.parameters());
+  mann::SyntheticEpisodeOptions options;
+  options.classes = 3;
+  mann::SyntheticEpisodes<double> generator(options, 1);
+  mann::EpisodeBatch<double> batch;
+  generator.generate(batch, 4, 0);
+  const mann::MatrixD start = model.w.value;
+  double norm = 0;
+  trainer.train_step(batch, 4, optimizer, mann::LabelEncoding::one_hot, nullptr, 0.5, &norm, true);
+  EXPECT_TRUE(std::isinf(norm));
+  EXPECT_EQ(model.w.value, start);
+  EXPECT_EQ(optimizer.steps(), 0);
+  EXPECT_THROW(trainer.train_step(batch, 4, optimizer, mann::LabelEncoding::one_hot, nullptr, 0.5), mann::ValueError);
+  model.w.value = start;
+  model.overflow = false;
+  trainer.train_step(batch, 4, optimizer, mann::LabelEncoding::one_hot, nullptr, 0.5, &norm, true);
+  EXPECT_NEAR(norm, std::sqrt(3.0), 1e-12);  // every share's gradient is 1 per element
+  EXPECT_EQ(optimizer.steps(), 1);
+  EXPECT_LT(model.w.value(0), start(0));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "mann/optim/clip.hpp"
 #include "mann/optim/rmsprop.hpp"
 #include "mann/train/data_parallel_trainer.hpp"
+#include "support/overflowing_model.hpp"
 
 namespace {
 
@@ -169,6 +170,34 @@ TEST(DataParallelTrainer, ReportsTheGlobalGradientNormAndAskingChangesNothing) {
   EXPECT_NEAR(norms[0], expected, 1e-10 * expected) << world.size() << " ranks";
   EXPECT_NEAR(norms[1], expected, 1e-10 * expected) << world.size() << " ranks, clipped to half of it";
   EXPECT_EQ(weight_difference(asked.parameters(), plain.parameters()), 0.0);
+}
+
+// With skip_nonfinite, an overflow in one rank's share skips the step on every rank (the sum is
+// Inf everywhere): weights and optimiser unchanged, the norm reported as Inf; the next finite step
+// goes on. Without it, clipping refuses the Inf.
+TEST(DataParallelTrainer, AnOverflowedGradientSkipsTheStepOnEveryRank) {
+  const mann::mpi::Communicator world;
+  mann_test::OverflowingModel model;
+  model.w.value << 1, 2, 3;
+  model.overflow = world.rank() == 0;  // only the first rank's share overflows
+  mann::DataParallelTrainer<mann_test::OverflowingModel> trainer(model, 1, world);
+  mann::RmsProp<double> optimizer(model.parameters(), rmsprop_options<double>());
+  auto generator = episodes<double>();
+  mann::EpisodeBatch<double> local;
+  const auto [begin, count] = trainer.share(kGlobalBatch);
+  generator.generate(local, count, static_cast<std::uint64_t>(begin));
+  double norm = 0;
+  trainer.train_step(local, kGlobalBatch, optimizer, mann::LabelEncoding::one_hot, nullptr, 5.0, &norm, true);
+  EXPECT_TRUE(std::isinf(norm)) << "rank " << world.rank();
+  EXPECT_EQ(model.w.value, (mann::MatrixD(3, 1) << 1, 2, 3).finished()) << "rank " << world.rank();
+  EXPECT_EQ(optimizer.steps(), 0);
+  EXPECT_THROW(trainer.train_step(local, kGlobalBatch, optimizer, mann::LabelEncoding::one_hot, nullptr, 5.0), mann::ValueError);
+  model.w.value << 1, 2, 3;
+  model.overflow = false;
+  trainer.train_step(local, kGlobalBatch, optimizer, mann::LabelEncoding::one_hot, nullptr, 5.0, &norm, true);
+  EXPECT_NEAR(norm, std::sqrt(3.0), 1e-12);
+  EXPECT_EQ(optimizer.steps(), 1);
+  EXPECT_LT(model.w.value(0), 1.0);
 }
 
 TEST(DataParallelTrainer, EvaluateSumsTheCountsOfAllShares) {

@@ -100,17 +100,23 @@ class DataParallelTrainer {
   /// forward + backward on the share, one allreduce, clip (clip_norm > 0: the global gradient's
   /// L2 norm), optimizer.step(). Returns the mean loss per episode over the global batch and adds
   /// the global batch's accuracy counts to `accuracy` (not null); `grad_norm` (not null) receives
-  /// the global gradient's norm before clipping. \throws ValueError for a share of the wrong size
-  /// or a non-finite loss (on every rank alike: they hold the same sum).
+  /// the global gradient's norm before clipping. With `skip_nonfinite`, a gradient holding Inf or
+  /// NaN (float32 overflow in the backward pass) skips the step on every rank: weights and optimiser
+  /// unchanged, `grad_norm` non-finite. \throws ValueError for a share of the wrong size, a
+  /// non-finite loss, or (without `skip_nonfinite`) a non-finite gradient with clipping on (on every
+  /// rank alike: they hold the same sum).
   template <class Optimizer>
   Scalar train_step(const EpisodeBatch<Scalar>& local, Index global_batch, Optimizer& optimizer, LabelEncoding encoding,
-                    InstanceAccuracy* accuracy = nullptr, double clip_norm = 0, double* grad_norm = nullptr) {
+                    InstanceAccuracy* accuracy = nullptr, double clip_norm = 0, double* grad_norm = nullptr,
+                    bool skip_nonfinite = false) {
     const Scalar loss = compute_gradients(local, global_batch, encoding, accuracy);
     check_value(std::isfinite(static_cast<double>(loss)), "mann::DataParallelTrainer::train_step", "loss",
                 static_cast<double>(loss), "finite (the model diverged)");
-    if (clip_norm > 0 || grad_norm != nullptr) {
-      const double norm = clip_norm > 0 ? clip_grad_norm(parameters_, clip_norm) : global_grad_norm(parameters_);
+    if (clip_norm > 0 || grad_norm != nullptr || skip_nonfinite) {
+      const double norm = global_grad_norm(parameters_);
       if (grad_norm != nullptr) *grad_norm = norm;
+      if (skip_nonfinite && !std::isfinite(norm)) return loss;
+      if (clip_norm > 0) clip_grad_norm(parameters_, clip_norm);
     }
     step_in_parts(optimizer, trainer_.pool(), threads());
     if (check_every_ > 0 && ++steps_ % check_every_ == 0) check_replicas();
