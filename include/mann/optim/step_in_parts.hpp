@@ -1,5 +1,5 @@
 // mann/optim/step_in_parts.hpp: one optimiser step split across the threads of a pool, for
-// optimisers whose update is element-wise and can be applied in slices (RmsProp, Adam: step_part).
+// optimisers whose update is element-wise and can be applied in slices (RmsProp::step_part).
 #pragma once
 
 #include <type_traits>
