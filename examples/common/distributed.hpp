@@ -150,8 +150,8 @@ class RankTrainer {
   }
 
   /// One step; `grad_norm` (if not null) receives the global gradient norm before clipping (the
-  /// result is the same with or without it). With `skip_nonfinite`, a gradient holding Inf or NaN
-  /// skips the step (weights and optimiser unchanged; the norm tells) instead of failing.
+  /// result is the same with or without it). A gradient holding Inf or NaN skips the step with
+  /// `skip_nonfinite` (weights and optimiser unchanged; the norm tells), else throws ValueError.
   template <class Optimizer>
   Scalar train_step(const mann::EpisodeBatch<Scalar>& local, mann::Index global_batch, Optimizer& optimizer,
                     mann::LabelEncoding encoding, mann::InstanceAccuracy* accuracy, double clip_norm,
@@ -166,10 +166,11 @@ class RankTrainer {
     const Scalar loss = trainer_.compute_gradients(local, encoding, accuracy);
     mann::check_value(std::isfinite(static_cast<double>(loss)), "mann_examples::RankTrainer::train_step", "loss",
                       static_cast<double>(loss), "finite (the model diverged)");
-    const double norm = mann::global_grad_norm(parameters_);
+    const double norm = mann::clip_grad_norm_if_finite(parameters_, std::max(clip_norm, 0.0));
     if (grad_norm != nullptr) *grad_norm = norm;
     if (skip_nonfinite && !std::isfinite(norm)) return loss;
-    if (clip_norm > 0) mann::clip_grad_norm(parameters_, clip_norm);
+    mann::check_value(std::isfinite(norm), "mann_examples::RankTrainer::train_step", "gradient norm", norm,
+                      "finite (NaN/Inf in a gradient)");
     mann::step_in_parts(optimizer, trainer_.pool(), trainer_.threads());
     return loss;
 #endif

@@ -130,6 +130,16 @@ TEST(Clip, ScalesToMaxNormAndReportsNorm) {
   EXPECT_DOUBLE_EQ(mann::clip_grad_norm(list, 10.0), 1.0);  // below: unchanged
   b.grad(0) = NAN;
   EXPECT_THROW(mann::clip_grad_norm(list, 1.0), mann::ValueError);
+  // The variant for callers that skip such a step: the norm is returned, the gradients untouched.
+  b.grad(0) = INFINITY;
+  EXPECT_TRUE(std::isinf(mann::clip_grad_norm_if_finite(list, 1.0)));
+  EXPECT_NEAR(a.grad(0), 0.6, 1e-15);
+  b.grad(0) = 4;
+  a.grad << 3, 0;
+  EXPECT_DOUBLE_EQ(mann::clip_grad_norm_if_finite(list, 0.0), 5.0);  // 0: the norm only
+  EXPECT_DOUBLE_EQ(a.grad(0), 3.0);
+  EXPECT_DOUBLE_EQ(mann::clip_grad_norm_if_finite(list, 2.5), 5.0);
+  EXPECT_NEAR(a.grad(0), 1.5, 1e-15);
 }
 
 TEST(GradCheck, DetectsAWrongGradient) {

@@ -103,8 +103,8 @@ class DataParallelTrainer {
   /// the global gradient's norm before clipping. With `skip_nonfinite`, a gradient holding Inf or
   /// NaN (float32 overflow in the backward pass) skips the step on every rank: weights and optimiser
   /// unchanged, `grad_norm` non-finite. \throws ValueError for a share of the wrong size, a
-  /// non-finite loss, or (without `skip_nonfinite`) a non-finite gradient with clipping on (on every
-  /// rank alike: they hold the same sum).
+  /// non-finite loss, or (without `skip_nonfinite`) a non-finite gradient whose norm was computed
+  /// (clipping on or `grad_norm` asked; on every rank alike: they hold the same sum).
   template <class Optimizer>
   Scalar train_step(const EpisodeBatch<Scalar>& local, Index global_batch, Optimizer& optimizer, LabelEncoding encoding,
                     InstanceAccuracy* accuracy = nullptr, double clip_norm = 0, double* grad_norm = nullptr,
@@ -113,10 +113,11 @@ class DataParallelTrainer {
     check_value(std::isfinite(static_cast<double>(loss)), "mann::DataParallelTrainer::train_step", "loss",
                 static_cast<double>(loss), "finite (the model diverged)");
     if (clip_norm > 0 || grad_norm != nullptr || skip_nonfinite) {
-      const double norm = global_grad_norm(parameters_);
+      const double norm = clip_grad_norm_if_finite(parameters_, std::max(clip_norm, 0.0));
       if (grad_norm != nullptr) *grad_norm = norm;
       if (skip_nonfinite && !std::isfinite(norm)) return loss;
-      if (clip_norm > 0) clip_grad_norm(parameters_, clip_norm);
+      check_value(std::isfinite(norm), "mann::DataParallelTrainer::train_step", "gradient norm", norm,
+                  "finite (NaN/Inf in a gradient; skip_nonfinite skips such a step)");
     }
     step_in_parts(optimizer, trainer_.pool(), threads());
     if (check_every_ > 0 && ++steps_ % check_every_ == 0) check_replicas();
