@@ -1,6 +1,7 @@
 // examples/common/output.hpp: helpers shared by the examples (not part of the library): the output
-// folder checked before training, and the CSV training log (every write checked; on --resume cut
-// back to the checkpoint so rows never repeat after a kill or a failed save).
+// folder checked before training, the CSV training log (every write checked; on --resume cut
+// back to the checkpoint so rows never repeat after a kill or a failed save), and the names of the
+// checkpoints --keep-checkpoints keeps.
 #pragma once
 
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -39,6 +41,19 @@ inline void ensure_writable_dir(const std::string& dir) {
     }
   }
   fs::remove(probe, error);
+}
+
+/// The weights-only copy --keep-checkpoints writes beside `checkpoint` after `episodes` episodes:
+/// "out/mann.safetensors", 12500 -> "out/mann.episode-000012500.safetensors" (zero-padded to nine
+/// digits, so that a shell glob lists them in training order; for scripts/average-checkpoints.py).
+inline std::string kept_checkpoint_path(const std::string& checkpoint, long long episodes) {
+  const std::string suffix = ".safetensors";
+  const bool has_suffix = checkpoint.size() >= suffix.size() &&
+                          checkpoint.compare(checkpoint.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const std::string stem = has_suffix ? checkpoint.substr(0, checkpoint.size() - suffix.size()) : checkpoint;
+  char number[32];
+  std::snprintf(number, sizeof number, "%09lld", episodes);
+  return stem + ".episode-" + number + suffix;
 }
 
 /// A CSV log whose first column is the episode count. Every row is flushed and checked.

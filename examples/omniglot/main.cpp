@@ -79,6 +79,7 @@ struct Settings {
   std::string checkpoint;
   bool resume = false;
   bool eval_only = false;
+  bool keep_checkpoints = false;   // also keep each periodic checkpoint's weights (kept_checkpoint_path)
   long long eval_every = 5000;
   int eval_episodes = 320;
   int test_episodes = 1000;
@@ -466,7 +467,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
                   << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n"
                   << "  " << grad_norm_summary(grad_norms, s.clip_norm) << "\n";
         if (ranks.is_root()) {  // the replicas are equal: one rank writes (atomically)
-          mann::save_checkpoint(checkpoint, checkpoint_tensors(), checkpoint_metadata(model.metadata(), s, done));
+          const auto metadata = checkpoint_metadata(model.metadata(), s, done);
+          mann::save_checkpoint(checkpoint, checkpoint_tensors(), metadata);
+          if (s.keep_checkpoints) mann::save_checkpoint(mann_examples::kept_checkpoint_path(checkpoint, done), parameters, metadata);
         }
         running.clear();
         grad_norms.clear();
@@ -615,6 +618,7 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default: <out-dir>/<model>.safetensors)");
   app.add_flag("--resume", s.resume, "continue training from --checkpoint, with the model settings it holds");
   app.add_flag("--eval-only", s.eval_only, "only evaluate --checkpoint on held-out classes, with the model settings it holds (string labels: any --classes and --episode-length)");
+  app.add_flag("--keep-checkpoints", s.keep_checkpoints, "also keep the weights of every periodic checkpoint, as <checkpoint>.episode-NNNNNNNNN.safetensors (for scripts/average-checkpoints.py)");
   app.add_option("--eval-every", s.eval_every, "episodes between held-out evaluations, log lines and checkpoints")->check(CLI::Range(1LL, 1000000000LL))->capture_default_str();
   app.add_option("--eval-episodes", s.eval_episodes, "held-out episodes per periodic evaluation")->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--test-episodes", s.test_episodes, "held-out episodes of the final table")->check(CLI::Range(1, 10000000))->capture_default_str();

@@ -6,7 +6,7 @@ if(DATA_MISSING)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(small --alphabets 3 --test-episodes 64 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR})
-set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50 --batch 8)
+set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50 --batch 8 --keep-checkpoints)
 foreach(model mann knn)
   execute_process(
     COMMAND ${BINARY} --model ${model} --episodes 320 --eval-every 160 --eval-episodes 32 --controller-size 32
@@ -31,6 +31,36 @@ foreach(model mann knn)
 endforeach()
 if(NOT EXISTS ${WORK_DIR}/mann.csv OR NOT EXISTS ${WORK_DIR}/mann.safetensors)
   message(FATAL_ERROR "the MANN run left no CSV log or checkpoint in ${WORK_DIR}")
+endif()
+
+# --keep-checkpoints kept the weights of both periodic checkpoints; scripts/average-checkpoints.py
+# averages them into a file --eval-only takes, and refuses checkpoints of different models.
+set(kept ${WORK_DIR}/mann.episode-000000160.safetensors ${WORK_DIR}/mann.episode-000000320.safetensors)
+foreach(file ${kept})
+  if(NOT EXISTS ${file})
+    message(FATAL_ERROR "--keep-checkpoints left no ${file}")
+  endif()
+endforeach()
+if(PYTHON)
+  set(average ${SOURCE_DIR}/scripts/average-checkpoints.py)
+  execute_process(COMMAND ${PYTHON} ${average} ${WORK_DIR}/average.safetensors ${kept}
+                  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "the mean of 2 checkpoints \\(episodes_done 160, 320\\)")
+    message(FATAL_ERROR "average-checkpoints.py failed (${result}):\n${out}\n${err}")
+  endif()
+  execute_process(COMMAND ${BINARY} --eval-only --checkpoint ${WORK_DIR}/average.safetensors ${small}
+                  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "\\| ours: mann +\\|${cell} \\|${cell} \\|")
+    message(FATAL_ERROR "--eval-only on the averaged checkpoint failed (${result}):\n${out}\n${err}")
+  endif()
+  execute_process(COMMAND ${PYTHON} ${average} ${WORK_DIR}/mixed.safetensors ${kept}
+                          ${SOURCE_DIR}/pretrained/omniglot_mann_table2_15_strings.safetensors
+                  RESULT_VARIABLE result ERROR_VARIABLE err)
+  if(result EQUAL 0 OR NOT err MATCHES "tensor controller.weight is F32 \\[800, 785\\]" OR EXISTS ${WORK_DIR}/mixed.safetensors)
+    message(FATAL_ERROR "averaging checkpoints of different models should fail and write nothing (${result}):\n${err}")
+  endif()
+else()
+  message(STATUS "no Python 3: scripts/average-checkpoints.py not checked")
 endif()
 
 # --eval-only takes the model's settings (here --controller-size 32 and --read-sharpness 10) from the

@@ -94,6 +94,7 @@ struct Settings {
   std::string checkpoint;
   bool resume = false;
   bool eval_only = false;
+  bool keep_checkpoints = false;  // also keep each periodic checkpoint's weights (kept_checkpoint_path)
 };
 
 struct Configuration {
@@ -423,7 +424,12 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
       metadata["distort_rotation"] = mann_examples::number_text(s.distort_rotation);
       metadata["distort_shift"] = mann_examples::number_text(s.distort_shift);
-      if (ranks.is_root()) mann::save_checkpoint(checkpoint, tensors(), metadata);  // the replicas are equal
+      if (ranks.is_root()) {  // the replicas are equal
+        mann::save_checkpoint(checkpoint, tensors(), metadata);
+        if (s.keep_checkpoints) {
+          mann::save_checkpoint(mann_examples::kept_checkpoint_path(checkpoint, done), model.parameters(), metadata);
+        }
+      }
       running.clear();
       running_loss = 0;
       running_steps = 0;
@@ -615,6 +621,7 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", s.checkpoint, "convnet: checkpoint file (default: <out-dir>/convnet.safetensors)")->group(convnet);
   app.add_flag("--resume", s.resume, "convnet: continue training from --checkpoint, with the model settings it holds")->group(convnet);
   app.add_flag("--eval-only", s.eval_only, "convnet: only evaluate --checkpoint, with the model settings it holds")->group(convnet);
+  app.add_flag("--keep-checkpoints", s.keep_checkpoints, "convnet: also keep the weights of every periodic checkpoint, as <checkpoint>.episode-NNNNNNNNN.safetensors (for scripts/average-checkpoints.py)")->group(convnet);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

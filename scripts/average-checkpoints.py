@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Averages the weights of several mann checkpoints (safetensors) of one model, tensor by tensor and
+entry by entry, into a weights-only file: stochastic weight averaging (Izmailov et al. 2018) of
+checkpoints saved along one training run. The optimiser state is left out (as weights-only.py does);
+the metadata is the last input's, plus "averaged_checkpoints" (how many) and
+"averaged_episodes_done" (each input's episodes_done, comma-separated). Standard library only.
+
+    scripts/average-checkpoints.py OUT IN1 IN2 [IN3 ...]
+
+Every input must hold the same weight tensors (names, dtypes, shapes). The sum is taken in double
+precision and rounded once to the tensor's dtype. OUT is written whole or not at all.
+"""
+import array
+import json
+import math
+import os
+import struct
+import sys
+
+OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
+TYPECODES = {"F32": "f", "F64": "d"}
+
+
+def fail(message):
+    sys.exit(f"average-checkpoints.py: {message}")
+
+
+def read_checkpoint(path):
+    """Returns (metadata dict, {name: (dtype, shape, array of values)}) of the weight tensors."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as error:
+        fail(f"{path}: cannot read ({error.strerror})")
+    if len(raw) < 8:
+        fail(f"{path}: too short for a safetensors file")
+    (length,) = struct.unpack("<Q", raw[:8])
+    if 8 + length > len(raw):
+        fail(f"{path}: its header length {length} runs past the end of the file")
+    try:
+        header = json.loads(raw[8:8 + length])
+    except ValueError as error:
+        fail(f"{path}: the header is not JSON ({error})")
+    data = memoryview(raw)[8 + length:]
+    metadata, tensors = header.get("__metadata__", {}), {}
+    for name, info in header.items():
+        if name == "__metadata__" or name.startswith(OPTIMISER_PREFIXES):
+            continue
+        dtype = info.get("dtype")
+        if dtype not in TYPECODES:
+            fail(f"{path}: tensor {name} has dtype {dtype!r}, expected F32 or F64")
+        begin, end = info["data_offsets"]
+        values = array.array(TYPECODES[dtype])
+        if not 0 <= begin <= end <= len(data) or (end - begin) != values.itemsize * math.prod(info["shape"]):
+            fail(f"{path}: tensor {name} has data_offsets {begin}..{end} that do not fit its shape {info['shape']}")
+        values.frombytes(data[begin:end])
+        if sys.byteorder != "little":
+            values.byteswap()
+        tensors[name] = (dtype, list(info["shape"]), values)
+    if not tensors:
+        fail(f"{path}: no weights in it")
+    return metadata, tensors
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__.strip())
+    target, sources = sys.argv[1], sys.argv[2:]
+    if target in sources:
+        fail(f"the output {target} is also an input")
+    first_metadata, first = read_checkpoint(sources[0])
+    sums = {name: [float(v) for v in values] for name, (_, _, values) in first.items()}
+    episodes = [first_metadata.get("episodes_done", "?")]
+    metadata = first_metadata
+    for path in sources[1:]:
+        metadata, tensors = read_checkpoint(path)
+        if tensors.keys() != first.keys():
+            fail(f"{path}: its tensors {sorted(tensors)} differ from {sources[0]}'s {sorted(first)}")
+        for name, (dtype, shape, values) in tensors.items():
+            if (dtype, shape) != first[name][:2]:
+                fail(f"{path}: tensor {name} is {dtype} {shape}, {sources[0]} has {first[name][0]} {first[name][1]}")
+            total = sums[name]
+            for i, v in enumerate(values):
+                total[i] += v
+        episodes.append(metadata.get("episodes_done", "?"))
+    count = len(sources)
+    metadata = dict(metadata, averaged_checkpoints=str(count), averaged_episodes_done=",".join(episodes))
+    header, chunks, offset = {"__metadata__": metadata}, [], 0
+    for name, (dtype, shape, _) in first.items():
+        mean = array.array(TYPECODES[dtype], (s / count for s in sums[name]))
+        if not all(math.isfinite(v) for v in mean):
+            fail(f"tensor {name}: the average is not finite")
+        if sys.byteorder != "little":
+            mean.byteswap()
+        chunk = mean.tobytes()
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(chunk)]}
+        chunks.append(chunk)
+        offset += len(chunk)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-aligned
+    temporary = target + ".partial"
+    with open(temporary, "wb") as f:  # nothing half-written under the target's name
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    os.replace(temporary, target)
+    print(f"{target}: the mean of {count} checkpoints (episodes_done {', '.join(episodes)}), "
+          f"{len(chunks)} tensors, {os.path.getsize(target)} bytes")
+
+
+if __name__ == "__main__":
+    main()
