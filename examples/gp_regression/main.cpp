@@ -308,12 +308,20 @@ std::string checkpoint_path(const Settings& s, int dimension) {
   return s.checkpoint.empty() ? s.out_dir + "/mann_" + tag(dimension) + ".safetensors" : s.checkpoint;
 }
 
-/// The checkpoint's metadata: the model's own (with the head's settings) and this example's.
-mann::CheckpointMetadata checkpoint_metadata(const Model& model, const Settings& s, long long done) {
+/// The settings a checkpoint must be resumed or evaluated with: the model's own metadata (with the
+/// head's settings) and the episode length.
+mann::CheckpointMetadata settings_metadata(const Model& model, const Settings& s) {
   auto metadata = model.metadata();
+  metadata["episode_length"] = std::to_string(s.episode_length);
+  return metadata;
+}
+
+/// The checkpoint's metadata: settings_metadata() and the run's state, which --resume takes unless
+/// given anew (resolve_from_checkpoint): the episode count, seed, learning rate and batch size.
+mann::CheckpointMetadata checkpoint_metadata(const Model& model, const Settings& s, long long done) {
+  auto metadata = settings_metadata(model, s);
   metadata["episodes_done"] = std::to_string(done);
   metadata["seed"] = std::to_string(s.seed);
-  metadata["episode_length"] = std::to_string(s.episode_length);
   metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
   metadata["batch"] = std::to_string(s.batch);
   return metadata;
@@ -366,11 +374,7 @@ DimensionResult run_dimension(const Settings& s, int dimension, int threads) {
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
                                       : mann::load_checkpoint(checkpoint, checkpoint_tensors());
-    auto expected = checkpoint_metadata(model, s, 0);
-    expected.erase("episodes_done");
-    expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test functions
-    for (const char* field : {"learning_rate", "batch"}) expected.erase(field);
-    mann_examples::check_checkpoint_settings(checkpoint, metadata, expected);
+    mann_examples::check_checkpoint_settings(checkpoint, metadata, settings_metadata(model, s));
     done = mann_examples::checkpoint_count(checkpoint, metadata, "episodes_done");
     std::cerr << "loaded " << checkpoint << " (" << done << " episodes trained)\n";
   }

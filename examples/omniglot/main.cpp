@@ -271,10 +271,9 @@ std::string checkpoint_path(const Settings& s) {
   return s.checkpoint.empty() ? s.out_dir + "/" + s.model + ".safetensors" : s.checkpoint;
 }
 
-/// The checkpoint's metadata: the model's own (with the head's settings) and this example's.
-mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, const Settings& s, long long done) {
-  metadata["episodes_done"] = std::to_string(done);
-  metadata["seed"] = std::to_string(s.seed);
+/// The settings a checkpoint must be resumed or evaluated with: the model's own metadata (with the
+/// head's settings) and this example's episode settings.
+mann::CheckpointMetadata settings_metadata(mann::CheckpointMetadata metadata, const Settings& s) {
   metadata["labels"] = s.labels;
   metadata["classes"] = std::to_string(s.classes);
   metadata["episode_length"] = std::to_string(s.episode_length);
@@ -283,6 +282,17 @@ mann::CheckpointMetadata checkpoint_metadata(mann::CheckpointMetadata metadata, 
   metadata["curriculum"] = s.curriculum ? "true" : "false";
   metadata["curriculum_max"] = std::to_string(s.curriculum_max);
   metadata["curriculum_every"] = std::to_string(s.curriculum_every);
+  return metadata;
+}
+
+/// The checkpoint's metadata: settings_metadata() and the run's state, which --resume takes unless
+/// given anew (resolve_from_checkpoint): the episode count, seed, learning-rate schedule, clipping
+/// bound and batch size.
+mann::CheckpointMetadata checkpoint_metadata(const mann::CheckpointMetadata& model_metadata, const Settings& s,
+                                             long long done) {
+  mann::CheckpointMetadata metadata = settings_metadata(model_metadata, s);
+  metadata["episodes_done"] = std::to_string(done);
+  metadata["seed"] = std::to_string(s.seed);
   metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
   metadata["final_learning_rate"] = mann_examples::number_text(s.final_learning_rate);
   metadata["clip_norm"] = mann_examples::number_text(s.clip_norm);
@@ -372,10 +382,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   if (s.resume || s.eval_only) {
     const auto metadata = s.eval_only ? mann::load_checkpoint(checkpoint, parameters)
                                       : mann::load_checkpoint(checkpoint, checkpoint_tensors());
-    auto expected = checkpoint_metadata(model.metadata(), s, 0);
-    expected.erase("episodes_done");
-    expected.erase("seed");  // the checkpoint's on --resume; with --eval-only it picks the test episodes
-    for (const char* field : {"learning_rate", "final_learning_rate", "clip_norm", "batch"}) expected.erase(field);
+    auto expected = settings_metadata(model.metadata(), s);
     if (test_episodes_free(s)) {
       for (const char* field : {"classes", "episode_length", "curriculum", "curriculum_max", "curriculum_every"}) {
         expected.erase(field);
