@@ -13,9 +13,10 @@ precision and rounded once to the tensor's dtype. OUT is written whole or not at
 import array
 import json
 import math
-import os
 import struct
 import sys
+
+from safetensors_file import write_safetensors
 
 OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
 TYPECODES = {"F32": "f", "F64": "d"}
@@ -85,25 +86,17 @@ def main():
         episodes.append(metadata.get("episodes_done", "?"))
     count = len(sources)
     metadata = dict(metadata, averaged_checkpoints=str(count), averaged_episodes_done=",".join(episodes))
-    header, chunks, offset = {"__metadata__": metadata}, [], 0
+    averaged = []
     for name, (dtype, shape, _) in first.items():
         mean = array.array(TYPECODES[dtype], (s / count for s in sums[name]))
         if not all(math.isfinite(v) for v in mean):
             fail(f"tensor {name}: the average is not finite")
         if sys.byteorder != "little":
             mean.byteswap()
-        chunk = mean.tobytes()
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(chunk)]}
-        chunks.append(chunk)
-        offset += len(chunk)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data starts 8-aligned
-    temporary = target + ".partial"
-    with open(temporary, "wb") as f:  # nothing half-written under the target's name
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
-    os.replace(temporary, target)
+        averaged.append((name, dtype, shape, mean.tobytes()))
+    size = write_safetensors(target, metadata, averaged)
     print(f"{target}: the mean of {count} checkpoints (episodes_done {', '.join(episodes)}), "
-          f"{len(chunks)} tensors, {os.path.getsize(target)} bytes")
+          f"{len(averaged)} tensors, {size} bytes")
 
 
 if __name__ == "__main__":

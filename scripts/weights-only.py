@@ -5,9 +5,10 @@ its metadata, enough for the examples' --eval-only. Standard library only.
     scripts/weights-only.py out/omniglot/mann.safetensors pretrained/omniglot_mann_table1.safetensors
 """
 import json
-import os
 import struct
 import sys
+
+from safetensors_file import write_safetensors
 
 OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
 
@@ -20,26 +21,16 @@ def main():
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
         data = f.read()
-    kept, offset, chunks = {}, 0, []
+    metadata, kept = header.get("__metadata__", {}), []
     for name, info in header.items():
-        if name == "__metadata__":
-            kept[name] = info
-            continue
-        if name.startswith(OPTIMISER_PREFIXES):
+        if name == "__metadata__" or name.startswith(OPTIMISER_PREFIXES):
             continue
         begin, end = info["data_offsets"]
-        chunks.append(data[begin:end])
-        kept[name] = dict(info, data_offsets=[offset, offset + end - begin])
-        offset += end - begin
-    if not any(name != "__metadata__" for name in kept):
+        kept.append((name, info["dtype"], info["shape"], data[begin:end]))
+    if not kept:
         sys.exit(f"{source}: no weights in it")
-    text = json.dumps(kept, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data starts 8-aligned
-    temporary = target + ".partial"
-    with open(temporary, "wb") as f:  # nothing half-written under the target's name
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
-    os.replace(temporary, target)
-    print(f"{target}: {len(chunks)} tensors, {os.path.getsize(target)} bytes")
+    size = write_safetensors(target, metadata, kept)
+    print(f"{target}: {len(kept)} tensors, {size} bytes")
 
 
 if __name__ == "__main__":
