@@ -44,6 +44,7 @@
 #include "../common/output.hpp"
 #include "../common/plot.hpp"
 #include "../common/progress.hpp"
+#include "../common/schedule.hpp"
 
 namespace {
 
@@ -303,10 +304,7 @@ mann::CheckpointMetadata checkpoint_metadata(const mann::CheckpointMetadata& mod
 /// The learning rate after `done` episodes: --learning-rate, or with --final-learning-rate a cosine
 /// from --learning-rate at 0 to --final-learning-rate at --episodes.
 double learning_rate_at(const Settings& s, long long done) {
-  if (s.final_learning_rate <= 0 || s.episodes <= 0) return s.learning_rate;
-  const double progress = std::min(1.0, static_cast<double>(done) / static_cast<double>(s.episodes));
-  return s.final_learning_rate +
-         (s.learning_rate - s.final_learning_rate) * 0.5 * (1 + std::cos(3.14159265358979323846 * progress));
+  return mann_examples::cosine_learning_rate(s.learning_rate, s.final_learning_rate, done, s.episodes);
 }
 
 /// --eval-only with string labels: the 25 outputs serve any class count, so the test episodes'

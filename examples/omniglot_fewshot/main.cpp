@@ -51,6 +51,7 @@
 #include "../common/output.hpp"
 #include "../common/plot.hpp"
 #include "../common/progress.hpp"
+#include "../common/schedule.hpp"
 
 namespace {
 
@@ -77,6 +78,7 @@ struct Settings {
   int train_ways = 5;
   int episode_length = 30;
   double learning_rate = 3e-4;  // measured against 1e-4 and 1e-3: docs/results.md
+  double final_learning_rate = 0;  // 0: constant --learning-rate
   int embedding = 256;
   double dropout = 0.5;
   std::string hidden_activation = "relu";
@@ -292,6 +294,7 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
   if (s.resume) {
     c.resolve_or_earlier("adam_epsilon", "--adam-epsilon", s.adam_epsilon, 1e-8);
     c.default_from("learning_rate", "--learning-rate", s.learning_rate, 1e-4);  // 1e-4: the default before 3e-4
+    c.default_from("final_learning_rate", "--final-learning-rate", s.final_learning_rate, 0.0);
     c.default_from("batch", "--batch", s.batch, 16);
     // A checkpoint without the fields was trained without distortions (before they existed).
     c.default_from("distort_rotation", "--distort-rotation", s.distort_rotation, 0.0);
@@ -359,7 +362,9 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   std::cerr << "training the ConvNet with memory for " << s.episodes << " episodes (" << s.batch << " per batch, "
             << s.train_ways << " classes x " << s.episode_length << " samples, " << train_store.classes()
             << " training classes" << distortion_text(s) << ", " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
-            << threads << " thread" << (threads == 1 ? "" : "s") << "); held-out check every "
+            << threads << " thread" << (threads == 1 ? "" : "s") << "), learning rate " << s.learning_rate
+            << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
+            << "; held-out check every "
             << s.eval_every << "\n";
   mann_examples::ProgressLine progress(s.episodes);
   const long long done_at_start = done;
@@ -375,6 +380,8 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
     // offset by its column, and every rank needs them all) and encodes its share of the columns.
     sampler.training_batch(static_cast<std::uint64_t>(done), size, episode, batch);
     const auto [first, count] = trainer.share(size);
+    model.optimizer().set_learning_rate(
+        mann_examples::cosine_learning_rate(s.learning_rate, s.final_learning_rate, done, s.episodes));
     model.clear_memory();
     for (Index t = 0; t < batch.length(); ++t) {
       const auto& step_labels = batch.labels[static_cast<std::size_t>(t)];
@@ -419,6 +426,7 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["episode_length"] = std::to_string(s.episode_length);
       metadata["adam_epsilon"] = mann_examples::number_text(s.adam_epsilon);
       metadata["learning_rate"] = mann_examples::number_text(s.learning_rate);
+      metadata["final_learning_rate"] = mann_examples::number_text(s.final_learning_rate);
       metadata["batch"] = std::to_string(s.batch);
       metadata["init_stddev"] = mann_examples::number_text(s.init_stddev);
       metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
@@ -593,6 +601,7 @@ int main(int argc, char** argv) {
   app.add_option("--episode-length", s.episode_length, "convnet: samples per training episode (<= 20 per class)")
       ->check(CLI::Range(1, 100000))->capture_default_str()->group(convnet);
   app.add_option("--learning-rate", s.learning_rate, "convnet: Adam's learning rate (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number())->capture_default_str()->group(convnet);
+  app.add_option("--final-learning-rate", s.final_learning_rate, "convnet: if given, the learning rate falls as a cosine from --learning-rate at episode 0 to this at --episodes (--resume: the checkpoint's unless given)")->check(mann_examples::positive_number())->group(convnet);
   app.add_option("--embedding", s.embedding, "convnet: query size (the last fully connected layer)")->check(CLI::Range(1, 65536))->capture_default_str()->group(convnet);
   app.add_option("--dropout", s.dropout, "convnet: dropout rate before the last layer")->check(mann_examples::finite_number(0.0, 0.99))->capture_default_str()->group(convnet);
   app.add_option("--hidden-activation", s.hidden_activation,

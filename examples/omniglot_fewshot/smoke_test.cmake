@@ -34,7 +34,10 @@ function(run_example name expected_row)
 endfunction()
 
 run_example("knn" "pixel NN \\(euclidean\\)" --model knn)
-run_example("convnet, 32 episodes" "ConvNet with memory \\(32 ep\\.\\)" ${convnet} --episodes 32 --batch 8)
+run_example("convnet, 32 episodes" "ConvNet with memory \\(32 ep\\.\\)" ${convnet} --episodes 32 --batch 8 --final-learning-rate 1e-5)
+if(NOT last_err MATCHES "learning rate 0\\.0003 falling as a cosine to 1e-05;")
+  message(FATAL_ERROR "--final-learning-rate is not in the training banner:\n${last_err}")
+endif()
 foreach(file convnet.safetensors convnet_training.csv convnet.csv convnet_episodes.csv convnet_training.png)
   if(NOT EXISTS ${WORK_DIR}/${file})
     message(FATAL_ERROR "the ConvNet run left no ${file} in ${WORK_DIR}")
@@ -54,6 +57,9 @@ if(NOT last_err MATCHES "loaded .*convnet.safetensors \\(32 episodes trained\\)"
 endif()
 if(NOT last_err MATCHES "for 48 episodes \\(8 per batch, ")  # the checkpoint's batch size, not given again
   message(FATAL_ERROR "--resume did not keep the checkpoint's batch size:\n${last_err}")
+endif()
+if(NOT last_err MATCHES "learning rate 0\\.0003 falling as a cosine to 1e-05;")  # the checkpoint's schedule
+  message(FATAL_ERROR "--resume did not keep the checkpoint's learning-rate schedule:\n${last_err}")
 endif()
 run_example("convnet, --eval-only" "ConvNet with memory \\(48 ep\\.\\)" ${convnet} --eval-only)
 # --eval-only takes the model's settings (--memory-size 1024) from the checkpoint.

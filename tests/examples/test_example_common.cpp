@@ -18,6 +18,7 @@
 #include "distributed.hpp"
 #include "lrua_formulation.hpp"
 #include "output.hpp"
+#include "schedule.hpp"
 #include "mann/data/episodes.hpp"
 #include "mann/optim/rmsprop.hpp"
 #include "support/overflowing_model.hpp"
@@ -192,6 +193,20 @@ TEST(CheckpointSettings, DefaultFromTheCheckpointUnlessGiven) {
   EXPECT_EQ(resolved(stored, {}, 1e-3), 3e-4);
   EXPECT_EQ(resolved({}, {}, 1e-3), 1e-4);
   EXPECT_EQ(resolved(stored, {"--learning-rate"}, 5e-5), 5e-5);
+}
+
+// The cosine schedule, hand-computed for 3e-4 → 1e-5 over 1000 episodes:
+// 1e-5 + 2.9e-4 · (1 + cos(π · done / 1000)) / 2.
+TEST(LearningRateSchedule, CosineFromTheInitialToTheFinalRate) {
+  using mann_examples::cosine_learning_rate;
+  EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 0, 1000), 3e-4);
+  EXPECT_NEAR(cosine_learning_rate(3e-4, 1e-5, 250, 1000), 2.5753048327204e-4, 1e-15);  // 1e-5 + 2.9e-4 · 0.8535534
+  EXPECT_NEAR(cosine_learning_rate(3e-4, 1e-5, 500, 1000), 1.55e-4, 1e-15);
+  EXPECT_NEAR(cosine_learning_rate(3e-4, 1e-5, 750, 1000), 5.246951672796e-5, 1e-15);
+  EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 1000, 1000), 1e-5);
+  EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 1200, 1000), 1e-5);  // past the end: the final rate
+  EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 0, 500, 1000), 3e-4);       // no final rate: constant
+  EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 500, 0), 3e-4);       // no length: constant
 }
 
 TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {
