@@ -87,6 +87,10 @@ struct Settings {
   std::string data_dir;
   std::string out_dir = "out/omniglot";
   bool augment = true;
+  // Ranges of the training episodes' per-sample augmentation (held-out episodes keep the paper's):
+  // Santoro et al.'s ±π/16 (11.25°) and ±10 pixels of the 105 × 105 original by default.
+  double augment_rotation = 11.25;  // degrees
+  double augment_shift = 10;        // pixels
   int alphabet_limit = 0;
 };
 
@@ -182,7 +186,9 @@ std::string grad_norm_summary(std::vector<double>& norms, double clip_norm) {
 
 // --- data ----------------------------------------------------------------------------------------
 
-mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes) {
+/// The episodes of `classes` classes: held-out ones with the paper's per-sample augmentation,
+/// `training` ones with --augment-rotation / --augment-shift (the same by default).
+mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes, bool training) {
   mann::OmniglotEpisodeOptions o;
   o.classes = classes;
   o.length = s.episode_length > 0 ? s.episode_length : 10 * classes;
@@ -193,6 +199,10 @@ mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes) {
   }
   o.image_size = 20;
   o.augment = s.augment;
+  if (training) {
+    o.max_rotation = s.augment_rotation * 3.14159265358979323846 / 180;
+    o.max_translation = s.augment_shift;
+  }
   return o;
 }
 
@@ -298,6 +308,9 @@ mann::CheckpointMetadata checkpoint_metadata(const mann::CheckpointMetadata& mod
   metadata["final_learning_rate"] = mann_examples::number_text(s.final_learning_rate);
   metadata["clip_norm"] = mann_examples::number_text(s.clip_norm);
   metadata["batch"] = std::to_string(s.batch);
+  metadata["augment"] = s.augment ? "true" : "false";
+  metadata["augment_rotation"] = mann_examples::number_text(s.augment_rotation);
+  metadata["augment_shift"] = mann_examples::number_text(s.augment_shift);
   return metadata;
 }
 
@@ -343,6 +356,10 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
     c.default_from("final_learning_rate", "--final-learning-rate", s.final_learning_rate, 0.0);
     c.default_from("clip_norm", "--clip-norm", s.clip_norm, 0.0);
     c.default_from("batch", "--batch", s.batch, 16);
+    // Fields added later: the earlier checkpoints were trained with augmentation, at the paper's ranges.
+    c.default_from("augment", "--no-augment", s.augment, true);
+    c.default_from("augment_rotation", "--augment-rotation", s.augment_rotation, 11.25);
+    c.default_from("augment_shift", "--augment-shift", s.augment_shift, 10.0);
   }
   if (s.model == "mann" || s.model == "ntm") {
     c.resolve("persistent_memory", "--persistent-memory", s.persistent_memory);
@@ -398,7 +415,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   const std::string csv_path = s.out_dir + "/" + s.model + ".csv";
   auto evaluate = [&](int episodes, std::uint64_t seed_offset) {
     mann::InstanceAccuracy accuracy;
-    mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, classes_at(s, done)), s.seed * 7919 + 17);
+    mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, classes_at(s, done), false), s.seed * 7919 + 17);
     for (int e = 0; e < episodes; e += s.batch) {
       const int size = std::min(s.batch, episodes - e);
       const auto [first, count] = trainer.share(size);  // this rank's episodes of the batch
@@ -415,6 +432,9 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
               << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string()) << threads
               << " threads), learning rate " << s.learning_rate
               << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
+              << (!s.augment ? ", no augmentation"
+                  : ", augmentation rotation ±" + mann_examples::number_text(s.augment_rotation) + "°, shift ±" +
+                        mann_examples::number_text(s.augment_shift) + " px")
               << "; evaluating on held-out classes every " << s.eval_every << "\n";
     mann_examples::ProgressLine progress(s.episodes);
     const long long done_at_start = done;
@@ -431,7 +451,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     while (done < s.episodes) {
       const int classes = training_classes_at(s, done);
       if (classes != current_classes) {
-        const mann::OmniglotEpisodeOptions options = episode_options(s, classes);
+        const mann::OmniglotEpisodeOptions options = episode_options(s, classes, true);
         if (train) train->set_classes(options.classes, options.length);
         else train = std::make_unique<mann::OmniglotEpisodes<float>>(images, split.train, options, s.seed);
         current_classes = classes;
@@ -502,7 +522,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
 
 int run_knn(const Settings& s, const mann::OmniglotImages& images, const mann::CharacterSplit& split) {
   const mann::LabelEncoding encoding = s.labels == "string" ? mann::LabelEncoding::string : mann::LabelEncoding::one_hot;
-  mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, s.classes), s.seed * 7919 + 17);
+  mann::OmniglotEpisodes<float> test(images, split.test, episode_options(s, s.classes, false), s.seed * 7919 + 17);
   mann::EpisodeBatch<float> batch;
   mann::InstanceAccuracy accuracy;
   mann::Rng rng(s.seed);
@@ -631,7 +651,9 @@ int main(int argc, char** argv) {
   app.add_option("--out-dir", s.out_dir, "where logs, checkpoints and plots go")->capture_default_str();
   app.add_option("--alphabets", s.alphabet_limit, "use only the first N alphabets of each set (0: all; for quick runs)")->check(CLI::Range(0, 50))->capture_default_str();
   bool no_augment = false;
-  app.add_flag("--no-augment", no_augment, "no per-sample rotation/translation");
+  app.add_flag("--no-augment", no_augment, "no per-sample rotation/translation (training and held-out episodes)");
+  app.add_option("--augment-rotation", s.augment_rotation, "training episodes: per-sample rotation uniform in +-this many degrees (held-out episodes: the paper's 11.25; --resume: the checkpoint's unless given)")->check(mann_examples::finite_number(0.0, 180.0))->capture_default_str();
+  app.add_option("--augment-shift", s.augment_shift, "training episodes: per-sample shifts uniform in +-this many pixels of the 105 x 105 original (held-out episodes: the paper's 10; --resume: the checkpoint's unless given)")->check(mann_examples::finite_number(0.0, 52.0))->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

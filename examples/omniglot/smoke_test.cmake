@@ -6,7 +6,8 @@ if(DATA_MISSING)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(small --alphabets 3 --test-episodes 64 --threads 2 --data-dir ${DATA_DIR} --out-dir ${WORK_DIR})
-set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50 --batch 8 --keep-checkpoints)
+set(schedule_mann --learning-rate 2e-4 --final-learning-rate 2e-5 --clip-norm 50 --batch 8 --keep-checkpoints
+                  --augment-rotation 20 --augment-shift 12)
 foreach(model mann knn)
   execute_process(
     COMMAND ${BINARY} --model ${model} --episodes 320 --eval-every 160 --eval-episodes 32 --controller-size 32
@@ -27,10 +28,18 @@ foreach(model mann knn)
     message(FATAL_ERROR "no paper row for --model ${model}:\n${out}")
   endif()
   message(STATUS "--model ${model}:\n${out}")
+  set(err_${model} "${err}")
   string(REGEX MATCH "\\| ours: [^\n]*" row_${model} "${out}")
 endforeach()
 if(NOT EXISTS ${WORK_DIR}/mann.csv OR NOT EXISTS ${WORK_DIR}/mann.safetensors)
   message(FATAL_ERROR "the MANN run left no CSV log or checkpoint in ${WORK_DIR}")
+endif()
+# The training episodes' augmentation ranges are in the banner and the checkpoint (the held-out
+# episodes keep the paper's: the --eval-only row below, at the default ranges, is the trained row).
+file(READ ${WORK_DIR}/mann.safetensors header OFFSET 8 LIMIT 8192)
+if(NOT err_mann MATCHES "augmentation rotation ±20°, shift ±12 px"
+   OR NOT header MATCHES "\"augment_rotation\":\"20\"" OR NOT header MATCHES "\"augment_shift\":\"12\"")
+  message(FATAL_ERROR "--augment-rotation / --augment-shift not in the banner or the checkpoint:\n${err_mann}")
 endif()
 
 # --keep-checkpoints kept the weights of both periodic checkpoints; scripts/average-checkpoints.py
