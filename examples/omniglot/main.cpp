@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "mann/data/augment.hpp"
 #include "mann/data/omniglot.hpp"
 #include "mann/io/checkpoint.hpp"
 #include "mann/memory/lrua_head.hpp"
@@ -38,6 +39,7 @@
 #include "../common/checkpoint_fields.hpp"
 #include "../common/checkpoint_settings.hpp"
 #include "../common/distributed.hpp"
+#include "../common/gradient_norms.hpp"
 #include "../common/lrua_formulation.hpp"
 #include "../common/omniglot_download.hpp"
 #include "../common/options.hpp"
@@ -165,25 +167,6 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
   };
 }
 
-/// The gradient norms (before clipping) of the steps since the last log line: median, 99th
-/// percentile, largest, how many steps the clip bound shortened and how many were skipped (a
-/// non-finite norm: sorted last). Reorders `norms`.
-std::string grad_norm_summary(std::vector<double>& norms, double clip_norm) {
-  if (norms.empty()) return "gradient norm: no steps";
-  std::sort(norms.begin(), norms.end());
-  const auto at = [&](double q) { return norms[static_cast<std::size_t>(q * static_cast<double>(norms.size() - 1))]; };
-  std::ostringstream out;
-  out << std::setprecision(3) << "gradient norm over " << norms.size() << " steps: median " << at(0.5) << ", 99th percentile "
-      << at(0.99) << ", largest " << norms.back();
-  const auto finite_end = std::find_if(norms.begin(), norms.end(), [](double n) { return !std::isfinite(n); });
-  if (clip_norm > 0) {
-    const auto clipped = finite_end - std::upper_bound(norms.begin(), finite_end, clip_norm);
-    out << "; " << clipped << " clipped to " << clip_norm;
-  }
-  if (finite_end != norms.end()) out << "; " << norms.end() - finite_end << " skipped (not finite)";
-  return out.str();
-}
-
 // --- data ----------------------------------------------------------------------------------------
 
 /// The episodes of `classes` classes: held-out ones with the paper's per-sample augmentation,
@@ -200,7 +183,7 @@ mann::OmniglotEpisodeOptions episode_options(const Settings& s, int classes, boo
   o.image_size = 20;
   o.augment = s.augment;
   if (training) {
-    o.max_rotation = s.augment_rotation * 3.14159265358979323846 / 180;
+    o.max_rotation = mann::radians_from_degrees(s.augment_rotation);
     o.max_translation = s.augment_shift;
   }
   return o;
@@ -430,8 +413,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
     if (ranks.is_root()) csv.emplace(csv_path, csv_header(), s.resume ? done : -1);
     std::cerr << "training " << s.model << " for " << s.episodes << " episodes (" << s.batch << " per batch, "
               << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string()) << threads
-              << " threads), learning rate " << s.learning_rate
-              << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
+              << " threads), " << mann_examples::learning_rate_text(s.learning_rate, s.final_learning_rate)
               << (!s.augment ? ", no augmentation"
                   : ", augmentation rotation ±" + mann_examples::number_text(s.augment_rotation) + "°, shift ±" +
                         mann_examples::number_text(s.augment_shift) + " px")
@@ -490,7 +472,7 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
         std::cerr << "  held-out after " << done << " episodes: 1st/2nd/5th/10th "
                   << std::fixed << std::setprecision(1) << 100 * row.test.accuracy(1) << "/" << 100 * row.test.accuracy(2)
                   << "/" << 100 * row.test.accuracy(5) << "/" << 100 * row.test.accuracy(10) << "%\n"
-                  << "  " << grad_norm_summary(grad_norms, s.clip_norm) << "\n";
+                  << "  " << mann_examples::gradient_norm_summary(grad_norms, s.clip_norm) << "\n";
         if (ranks.is_root()) {  // the replicas are equal: one rank writes (atomically)
           const auto metadata = checkpoint_metadata(model.metadata(), s, done);
           mann::save_checkpoint(checkpoint, checkpoint_tensors(), metadata);

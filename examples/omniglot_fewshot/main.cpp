@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "mann/data/augment.hpp"
 #include "mann/data/omniglot.hpp"
 #include "mann/data/omniglot_fewshot.hpp"
 #include "mann/data/omniglot_lake_runs.hpp"
@@ -357,13 +358,13 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   episode.ways = s.train_ways;
   episode.length = s.episode_length;
   episode.offset_labels = true;  // the batch's episodes share the memory
-  episode.max_rotation = s.distort_rotation * std::acos(-1.0) / 180.0;
+  episode.max_rotation = mann::radians_from_degrees(s.distort_rotation);
   episode.max_translation = s.distort_shift;
   std::cerr << "training the ConvNet with memory for " << s.episodes << " episodes (" << s.batch << " per batch, "
             << s.train_ways << " classes x " << s.episode_length << " samples, " << train_store.classes()
             << " training classes" << distortion_text(s) << ", " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
-            << threads << " thread" << (threads == 1 ? "" : "s") << "), learning rate " << s.learning_rate
-            << (s.final_learning_rate > 0 ? " falling as a cosine to " + mann_examples::number_text(s.final_learning_rate) : std::string())
+            << threads << " thread" << (threads == 1 ? "" : "s") << "), "
+            << mann_examples::learning_rate_text(s.learning_rate, s.final_learning_rate)
             << "; held-out check every "
             << s.eval_every << "\n";
   mann_examples::ProgressLine progress(s.episodes);

@@ -1,12 +1,13 @@
 // Tests for the examples' shared helpers (examples/common/): checked checkpoint fields, settings
-// resolved from a checkpoint, the output-folder probe and the CSV log (checked writes, cut back on
-// resume).
+// resolved from a checkpoint, the learning-rate schedule, the gradient-norm log, the output-folder
+// probe and the CSV log (checked writes, cut back on resume).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "checkpoint_fields.hpp"
 #include "checkpoint_settings.hpp"
 #include "distributed.hpp"
+#include "gradient_norms.hpp"
 #include "lrua_formulation.hpp"
 #include "output.hpp"
 #include "schedule.hpp"
@@ -207,6 +209,35 @@ TEST(LearningRateSchedule, CosineFromTheInitialToTheFinalRate) {
   EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 1200, 1000), 1e-5);  // past the end: the final rate
   EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 0, 500, 1000), 3e-4);       // no final rate: constant
   EXPECT_DOUBLE_EQ(cosine_learning_rate(3e-4, 1e-5, 500, 0), 3e-4);       // no length: constant
+}
+
+TEST(LearningRateSchedule, BannerTextStatesTheSchedule) {
+  EXPECT_EQ(mann_examples::learning_rate_text(3e-4, 0), "learning rate 0.0003");
+  EXPECT_EQ(mann_examples::learning_rate_text(3e-4, 1e-5), "learning rate 0.0003 falling as a cosine to 1e-05");
+}
+
+TEST(GradientNormSummary, CountsNonFiniteNormsApartFromTheSortedFiniteOnes) {
+  using mann_examples::gradient_norm_summary;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  // Finite norms 1, 2, 3, 60: median = index 1 of 4, 99th percentile = index 2, one above the bound
+  // 50; a NaN and an infinity, placed among them, are the two skipped steps.
+  std::vector<double> norms = {3, nan, 1, 60, 2, inf};
+  EXPECT_EQ(gradient_norm_summary(norms, 50),
+            "gradient norm over 6 steps: median 2, 99th percentile 3, largest 60; 1 clipped to 50; 2 skipped (not finite)");
+  // The case a training log got wrong when NaN went into std::sort: many norms above the bound
+  // and one NaN step among them.
+  norms.assign(200, 80.0);
+  norms[37] = nan;
+  for (int i = 0; i < 100; ++i) norms.push_back(10.0);
+  EXPECT_EQ(gradient_norm_summary(norms, 50),
+            "gradient norm over 300 steps: median 80, 99th percentile 80, largest 80; 199 clipped to 50; 1 skipped (not finite)");
+  norms = {nan, nan};
+  EXPECT_EQ(gradient_norm_summary(norms, 50), "gradient norm over 2 steps: none finite; 2 skipped (not finite)");
+  norms = {4, 2};
+  EXPECT_EQ(gradient_norm_summary(norms, 0), "gradient norm over 2 steps: median 2, 99th percentile 2, largest 4");
+  norms.clear();
+  EXPECT_EQ(gradient_norm_summary(norms, 50), "gradient norm: no steps");
 }
 
 TEST(ExampleOutput, WritableDirIsCreatedAndProbed) {

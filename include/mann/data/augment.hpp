@@ -16,9 +16,16 @@
 
 namespace mann {
 
+/// π to double precision.
+inline constexpr double pi = 3.14159265358979323846;
+
+/// An angle given in degrees (as the examples' options take it) in radians, the unit of
+/// AugmentOptions::max_rotation: degrees · π / 180.
+constexpr double radians_from_degrees(double degrees) { return degrees * pi / 180; }
+
 /// Ranges of the per-sample augmentation and the output size.
 struct AugmentOptions {
-  double max_rotation = 3.14159265358979323846 / 16;  ///< radians; the angle is uniform in [−max, max]
+  double max_rotation = pi / 16;  ///< radians; the angle is uniform in [−max, max]
   double max_translation = 10.0;  ///< source pixels; each of the two shifts is uniform in [−max, max]
   int output_size = 20;           ///< side of the square output (20 in Santoro et al., 28 in Kaiser et al.)
 };
