@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <filesystem>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>

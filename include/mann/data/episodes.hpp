@@ -40,7 +40,7 @@ struct OmniglotEpisodeOptions : EpisodeOptions {
   int image_size = 20;          ///< side of the downscaled image (20 in Santoro et al., 28 in Kaiser et al.)
   bool augment = true;          ///< per-sample random rotation and translation
   bool rotate_classes = true;   ///< per-class, per-episode rotation by 0, 90, 180 or 270° (new classes, 4.1)
-  double max_rotation = 3.14159265358979323846 / 16;  ///< radians (±π/16)
+  double max_rotation = pi / 16;                      ///< radians (±π/16)
   double max_translation = 10.0;                      ///< pixels of the 105 × 105 original (±10)
 };
 
