@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -165,6 +166,26 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
          << 100 * acc.accuracy(1) << "/" << 100 * acc.accuracy(2) << "/" << 100 * acc.accuracy(5) << "/"
          << 100 * acc.accuracy(10) << "%";
   };
+}
+
+/// The final table at full precision, one row per instance 1..10 (e.g. to pool several test sets):
+/// written to a ".partial" file and renamed, so a failed write leaves no half-written table.
+void write_test_csv(const std::string& path, const mann::InstanceAccuracy& accuracy, const Settings& s,
+                    long long episodes) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial);
+    out << "model,classes,labels,episodes,seed,instance,correct,total,accuracy,ci95\n";
+    for (int k = 1; k <= accuracy.max_instance(); ++k) {
+      out << s.model << "," << s.classes << "," << s.labels << "," << episodes << "," << s.seed << "," << k << ","
+          << std::setprecision(12) << accuracy.correct_count(k) << "," << accuracy.count(k) << ","
+          << std::setprecision(8) << accuracy.accuracy(k) << "," << accuracy.confidence95(k) << "\n";
+    }
+    if (!out) throw mann::FileError("omniglot: cannot write " + partial);
+  }
+  std::error_code error;
+  fs::rename(partial, path, error);
+  if (error) throw mann::FileError("omniglot: cannot rename " + partial + " to " + path + ": " + error.message());
 }
 
 // --- data ----------------------------------------------------------------------------------------
@@ -496,6 +517,11 @@ int run_model(Model& model, const Settings& s, const mann::OmniglotImages& image
   }
   const mann::InstanceAccuracy final_accuracy = evaluate(s.test_episodes, 1u << 31);
   print_table(std::cout, final_accuracy, s, s.test_episodes);
+  if (ranks.is_root()) {
+    const std::string test_csv = s.out_dir + "/" + s.model + "_test.csv";
+    write_test_csv(test_csv, final_accuracy, s, s.test_episodes);
+    std::cerr << "test table: " << test_csv << "\n";
+  }
   for (int k : kInstances) {
     if (std::isnan(final_accuracy.accuracy(k)) && final_accuracy.count(k) > 0) return 2;  // never a silent NaN
   }

@@ -34,6 +34,20 @@ endforeach()
 if(NOT EXISTS ${WORK_DIR}/mann.csv OR NOT EXISTS ${WORK_DIR}/mann.safetensors)
   message(FATAL_ERROR "the MANN run left no CSV log or checkpoint in ${WORK_DIR}")
 endif()
+# The final table at full precision: a header and instances 1 to 10, each with its counts.
+if(NOT EXISTS ${WORK_DIR}/mann_test.csv)
+  message(FATAL_ERROR "the MANN run left no mann_test.csv in ${WORK_DIR}")
+endif()
+file(STRINGS ${WORK_DIR}/mann_test.csv test_rows)
+list(LENGTH test_rows test_row_count)
+set(tenth "")
+if(test_row_count EQUAL 11)
+  list(GET test_rows 10 tenth)
+endif()
+if(NOT test_row_count EQUAL 11 OR NOT tenth MATCHES "^mann,5,onehot,64,1,10,[0-9]+,[0-9]+,[0-9.e-]+,[0-9.e-]+$"
+   OR EXISTS ${WORK_DIR}/mann_test.csv.partial)
+  message(FATAL_ERROR "mann_test.csv should hold the final table by instance (${test_row_count} lines):\n${test_rows}")
+endif()
 # The training episodes' augmentation ranges are in the banner and the checkpoint (the held-out
 # episodes keep the paper's: the --eval-only row below, at the default ranges, is the trained row).
 file(READ ${WORK_DIR}/mann.safetensors header OFFSET 8 LIMIT 8192)
