@@ -1,7 +1,7 @@
 // examples/common/output.hpp: helpers shared by the examples (not part of the library): the output
 // folder checked before training, the CSV training log (every write checked; on --resume cut
 // back to the checkpoint so rows never repeat after a kill or a failed save), and the names of the
-// checkpoints --keep-checkpoints keeps.
+// checkpoints --keep-checkpoints keeps; write_file_whole for result files written whole or not at all.
 #pragma once
 
 #include <unistd.h>
@@ -54,6 +54,34 @@ inline std::string kept_checkpoint_path(const std::string& checkpoint, long long
   char number[32];
   std::snprintf(number, sizeof number, "%09lld", episodes);
   return stem + ".episode-" + number + suffix;
+}
+
+/// Writes `path` whole or not at all: `write(std::ostream&)` fills a temporary file beside it, which is
+/// renamed over `path` once written and flushed. \throws mann::FileError naming the file if the write
+/// or the rename fails; an exception from `write` propagates. Either way the temporary is removed and
+/// an existing `path` is left as it was.
+template <class Write>
+void write_file_whole(const std::string& path, Write&& write) {
+  namespace fs = std::filesystem;
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  auto remove_temporary = [&] {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+  };
+  try {
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      write(static_cast<std::ostream&>(out));
+      out.flush();
+      if (!out) throw mann::FileError("cannot write " + temporary + " (for " + path + ")");
+    }
+    std::error_code error;
+    fs::rename(temporary, path, error);
+    if (error) throw mann::FileError("cannot rename " + temporary + " to " + path + ": " + error.message());
+  } catch (...) {
+    remove_temporary();
+    throw;
+  }
 }
 
 /// A CSV log whose first column is the episode count. Every row is flushed and checked.
@@ -126,25 +154,10 @@ class CsvLog {
       }
       if (row_episodes <= episodes) kept.push_back(line);
     }
-    const std::string temporary = path_ + ".tmp." + std::to_string(::getpid());
-    {
-      std::ofstream out(temporary, std::ios::trunc);
+    write_file_whole(path_, [&](std::ostream& out) {
       out << header << '\n';
       for (const std::string& line : kept) out << line << '\n';
-      out.flush();
-      if (!out) {
-        std::error_code ignored;
-        fs::remove(temporary, ignored);
-        throw mann::FileError("cannot write " + temporary + " (rewriting the log " + path_ + ")");
-      }
-    }
-    std::error_code error;
-    fs::rename(temporary, path_, error);
-    if (error) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw mann::FileError("cannot rename " + temporary + " to " + path_ + ": " + error.message());
-    }
+    });
   }
 
   std::string path_;

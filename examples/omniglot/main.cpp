@@ -18,7 +18,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -168,24 +167,17 @@ auto training_detail(double loss, const mann::InstanceAccuracy& acc) {
   };
 }
 
-/// The final table at full precision, one row per instance 1..10 (e.g. to pool several test sets):
-/// written to a ".partial" file and renamed, so a failed write leaves no half-written table.
+/// The final table at full precision, one row per instance 1..10 (e.g. to pool several test sets).
 void write_test_csv(const std::string& path, const mann::InstanceAccuracy& accuracy, const Settings& s,
                     long long episodes) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial);
+  mann_examples::write_file_whole(path, [&](std::ostream& out) {
     out << "model,classes,labels,episodes,seed,instance,correct,total,accuracy,ci95\n";
     for (int k = 1; k <= accuracy.max_instance(); ++k) {
       out << s.model << "," << s.classes << "," << s.labels << "," << episodes << "," << s.seed << "," << k << ","
           << std::setprecision(12) << accuracy.correct_count(k) << "," << accuracy.count(k) << ","
           << std::setprecision(8) << accuracy.accuracy(k) << "," << accuracy.confidence95(k) << "\n";
     }
-    if (!out) throw mann::FileError("omniglot: cannot write " + partial);
-  }
-  std::error_code error;
-  fs::rename(partial, path, error);
-  if (error) throw mann::FileError("omniglot: cannot rename " + partial + " to " + path + ": " + error.message());
+  });
 }
 
 // --- data ----------------------------------------------------------------------------------------

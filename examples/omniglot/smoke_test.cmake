@@ -44,8 +44,9 @@ set(tenth "")
 if(test_row_count EQUAL 11)
   list(GET test_rows 10 tenth)
 endif()
+file(GLOB leftover ${WORK_DIR}/mann_test.csv.tmp.*)
 if(NOT test_row_count EQUAL 11 OR NOT tenth MATCHES "^mann,5,onehot,64,1,10,[0-9]+,[0-9]+,[0-9.e-]+,[0-9.e-]+$"
-   OR EXISTS ${WORK_DIR}/mann_test.csv.partial)
+   OR leftover)
   message(FATAL_ERROR "mann_test.csv should hold the final table by instance (${test_row_count} lines):\n${test_rows}")
 endif()
 # The training episodes' augmentation ranges are in the banner and the checkpoint (the held-out

@@ -188,21 +188,21 @@ void print_lake(std::ostream& out, const Settings& s, const mann::LakeRunsResult
 
 void write_csv(const fs::path& path, const Settings& s, const std::vector<Configuration>& results,
                const mann::LakeRunsResult* lake, long long trained) {
-  std::ofstream out(path);
-  out << "model,split,test_rotations,ways,shots,queries,episodes,seed,accuracy,ci95,correct,total,seconds\n";
-  for (const Configuration& c : results) {
-    out << model_name(s, trained) << "," << s.split << "," << (s.test_rotations ? 1 : 0) << "," << c.ways << "," << c.shots << ","
-        << s.queries << "," << s.test_episodes << "," << s.seed << "," << std::setprecision(6) << c.accuracy.mean() << ","
-        << c.accuracy.confidence95() << "," << c.accuracy.correct << "," << c.accuracy.total << "," << c.seconds << "\n";
-  }
-  if (lake != nullptr) {
-    out << model_name(s, trained) << ",lake_runs,0,20,1,1,20,0," << 1 - lake->error_rate() << ",," << 400 - [&] {
-      int e = 0;
-      for (int x : lake->errors) e += x;
-      return e;
-    }() << ",400,\n";
-  }
-  if (!out) throw mann::FileError("omniglot_fewshot: cannot write " + path.string());
+  mann_examples::write_file_whole(path.string(), [&](std::ostream& out) {
+    out << "model,split,test_rotations,ways,shots,queries,episodes,seed,accuracy,ci95,correct,total,seconds\n";
+    for (const Configuration& c : results) {
+      out << model_name(s, trained) << "," << s.split << "," << (s.test_rotations ? 1 : 0) << "," << c.ways << "," << c.shots << ","
+          << s.queries << "," << s.test_episodes << "," << s.seed << "," << std::setprecision(6) << c.accuracy.mean() << ","
+          << c.accuracy.confidence95() << "," << c.accuracy.correct << "," << c.accuracy.total << "," << c.seconds << "\n";
+    }
+    if (lake != nullptr) {
+      out << model_name(s, trained) << ",lake_runs,0,20,1,1,20,0," << 1 - lake->error_rate() << ",," << 400 - [&] {
+        int e = 0;
+        for (int x : lake->errors) e += x;
+        return e;
+      }() << ",400,\n";
+    }
+  });
 }
 
 /// One row per test episode of every (ways, shots): its index (the sampler's, seed s.seed), the
@@ -212,9 +212,7 @@ void write_csv(const fs::path& path, const Settings& s, const std::vector<Config
 void write_episode_csv(const fs::path& path, const Settings& s, const std::vector<Configuration>& results,
                        const mann::FewShotSampler<float>& sampler, const mann::FewShotImages<float>& store,
                        const mann::OmniglotImages& images) {
-  const fs::path partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial);
+  mann_examples::write_file_whole(path.string(), [&](std::ostream& out) {
     out << "ways,shots,queries,seed,episode,correct,total,accuracy,classes\n";
     mann::FewShotEpisode<float> episode;
     for (const Configuration& c : results) {
@@ -233,9 +231,7 @@ void write_episode_csv(const fs::path& path, const Settings& s, const std::vecto
         out << "\n";
       }
     }
-    if (!out) throw mann::FileError("omniglot_fewshot: cannot write " + partial.string());
-  }
-  fs::rename(partial, path);
+  });
 }
 
 // --- the ConvNet with memory: training -------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -258,6 +259,28 @@ TEST(ExampleOutput, WritableDirRejectsAFileInTheWay) {
   const std::string message =
       mann_test::error_of<mann::FileError>([&] { mann_examples::ensure_writable_dir(dir.file("file/sub")); });
   EXPECT_TRUE(mann_test::contains(message, "cannot create the output folder " + dir.file("file/sub"))) << message;
+}
+
+TEST(ExampleOutput, WriteFileWholeReplacesTheFileOrLeavesItAsItWas) {
+  CommonTempDir dir;
+  const std::string path = dir.file("table.csv");
+  mann_examples::write_file_whole(path, [](std::ostream& out) { out << "a,b\n1,2\n"; });
+  EXPECT_EQ(read_text(path), "a,b\n1,2\n");
+  // A writer that fails halfway: the old file stays, and no temporary is left.
+  EXPECT_THROW(mann_examples::write_file_whole(path,
+                                               [](std::ostream& out) {
+                                                 out << "half";
+                                                 throw mann::ValueError("stop");
+                                               }),
+               mann::ValueError);
+  EXPECT_EQ(read_text(path), "a,b\n1,2\n");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  // A folder that is not there: an error naming the file.
+  const std::string missing = dir.file("no/such/dir/table.csv");
+  const std::string message = mann_test::error_of<mann::FileError>(
+      [&] { mann_examples::write_file_whole(missing, [](std::ostream& out) { out << "x"; }); });
+  EXPECT_TRUE(mann_test::contains(message, "cannot write " + missing + ".tmp.")) << message;
+  EXPECT_TRUE(mann_test::contains(message, "(for " + missing + ")")) << message;
 }
 
 TEST(CsvLog, AFailedWriteIsAnErrorNamingTheFile) {
