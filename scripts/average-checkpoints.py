@@ -11,14 +11,11 @@ Every input must hold the same weight tensors (names, dtypes, shapes). The sum i
 precision and rounded once to the tensor's dtype. OUT is written whole or not at all.
 """
 import array
-import json
 import math
-import struct
 import sys
 
-from safetensors_file import write_safetensors
+from safetensors_file import OPTIMISER_PREFIXES, read_safetensors, write_safetensors
 
-OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
 TYPECODES = {"F32": "f", "F64": "d"}
 
 
@@ -29,35 +26,22 @@ def fail(message):
 def read_checkpoint(path):
     """Returns (metadata dict, {name: (dtype, shape, array of values)}) of the weight tensors."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as error:
-        fail(f"{path}: cannot read ({error.strerror})")
-    if len(raw) < 8:
-        fail(f"{path}: too short for a safetensors file")
-    (length,) = struct.unpack("<Q", raw[:8])
-    if 8 + length > len(raw):
-        fail(f"{path}: its header length {length} runs past the end of the file")
-    try:
-        header = json.loads(raw[8:8 + length])
+        metadata, stored = read_safetensors(path)
     except ValueError as error:
-        fail(f"{path}: the header is not JSON ({error})")
-    data = memoryview(raw)[8 + length:]
-    metadata, tensors = header.get("__metadata__", {}), {}
-    for name, info in header.items():
-        if name == "__metadata__" or name.startswith(OPTIMISER_PREFIXES):
+        fail(str(error))
+    tensors = {}
+    for name, dtype, shape, data in stored:
+        if name.startswith(OPTIMISER_PREFIXES):
             continue
-        dtype = info.get("dtype")
         if dtype not in TYPECODES:
             fail(f"{path}: tensor {name} has dtype {dtype!r}, expected F32 or F64")
-        begin, end = info["data_offsets"]
         values = array.array(TYPECODES[dtype])
-        if not 0 <= begin <= end <= len(data) or (end - begin) != values.itemsize * math.prod(info["shape"]):
-            fail(f"{path}: tensor {name} has data_offsets {begin}..{end} that do not fit its shape {info['shape']}")
-        values.frombytes(data[begin:end])
+        if len(data) != values.itemsize * math.prod(shape):
+            fail(f"{path}: tensor {name} has {len(data)} bytes, which do not fit its shape {shape}")
+        values.frombytes(data)
         if sys.byteorder != "little":
             values.byteswap()
-        tensors[name] = (dtype, list(info["shape"]), values)
+        tensors[name] = (dtype, shape, values)
     if not tensors:
         fail(f"{path}: no weights in it")
     return metadata, tensors

@@ -1,11 +1,43 @@
-"""Writes a safetensors file the way mann's checkpoints are laid out: an 8-byte header length, the
-JSON header (with "__metadata__"), padded with spaces so the data starts 8-aligned, then the tensors'
-bytes in order. The file is written whole under a temporary name and renamed: nothing half-written
-under the target's name. Shared by weights-only.py and average-checkpoints.py (standard library only).
+"""Reads and writes safetensors files the way mann's checkpoints are laid out: an 8-byte header
+length, the JSON header (with "__metadata__"), padded with spaces so the data starts 8-aligned, then
+the tensors' bytes in order. A file is written whole under a temporary name and renamed: nothing
+half-written under the target's name. Shared by weights-only.py, average-checkpoints.py and
+set-metadata.py (standard library only).
 """
 import json
 import os
 import struct
+
+OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
+
+
+def read_safetensors(path):
+    """Returns (metadata dict, [(name, dtype, shape, data bytes)] in file order).
+    Raises ValueError naming the file and what is wrong with it."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for a safetensors file")
+    (length,) = struct.unpack("<Q", raw[:8])
+    if 8 + length > len(raw):
+        raise ValueError(f"{path}: its header length {length} runs past the end of the file")
+    try:
+        header = json.loads(raw[8:8 + length])
+    except ValueError as error:
+        raise ValueError(f"{path}: the header is not JSON ({error})") from None
+    data = memoryview(raw)[8 + length:]
+    tensors = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        if not 0 <= begin <= end <= len(data):
+            raise ValueError(f"{path}: tensor {name} has data_offsets {begin}..{end} outside its {len(data)} data bytes")
+        tensors.append((name, info.get("dtype"), list(info["shape"]), bytes(data[begin:end])))
+    return header.get("__metadata__", {}), tensors
 
 
 def write_safetensors(target, metadata, tensors):

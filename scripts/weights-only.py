@@ -4,31 +4,22 @@ its metadata, enough for the examples' --eval-only. Standard library only.
 
     scripts/weights-only.py out/omniglot/mann.safetensors pretrained/omniglot_mann_table1.safetensors
 """
-import json
-import struct
 import sys
 
-from safetensors_file import write_safetensors
-
-OPTIMISER_PREFIXES = ("rmsprop.", "adam.")
+from safetensors_file import OPTIMISER_PREFIXES, read_safetensors, write_safetensors
 
 
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip())
     source, target = sys.argv[1], sys.argv[2]
-    with open(source, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-        data = f.read()
-    metadata, kept = header.get("__metadata__", {}), []
-    for name, info in header.items():
-        if name == "__metadata__" or name.startswith(OPTIMISER_PREFIXES):
-            continue
-        begin, end = info["data_offsets"]
-        kept.append((name, info["dtype"], info["shape"], data[begin:end]))
+    try:
+        metadata, tensors = read_safetensors(source)
+    except ValueError as error:
+        sys.exit(f"weights-only.py: {error}")
+    kept = [t for t in tensors if not t[0].startswith(OPTIMISER_PREFIXES)]
     if not kept:
-        sys.exit(f"{source}: no weights in it")
+        sys.exit(f"weights-only.py: {source}: no weights in it")
     size = write_safetensors(target, metadata, kept)
     print(f"{target}: {len(kept)} tensors, {size} bytes")
 

@@ -83,8 +83,26 @@ if(PYTHON)
   if(result EQUAL 0 OR NOT err MATCHES "tensor controller.weight is F32 \\[800, 785\\]" OR EXISTS ${WORK_DIR}/mixed.safetensors)
     message(FATAL_ERROR "averaging checkpoints of different models should fail and write nothing (${result}):\n${err}")
   endif()
+  # scripts/set-metadata.py: the trained weights at another read sharpness. --eval-only takes the new
+  # value from the copy (so --read-sharpness 20 agrees with it); a misspelt key fails, writing nothing.
+  set(edit ${SOURCE_DIR}/scripts/set-metadata.py)
+  execute_process(COMMAND ${PYTHON} ${edit} ${WORK_DIR}/mann.safetensors ${WORK_DIR}/sharper.safetensors head.read_sharpness=20
+                  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "head.read_sharpness: 10 -> 20")
+    message(FATAL_ERROR "set-metadata.py failed (${result}):\n${out}\n${err}")
+  endif()
+  execute_process(COMMAND ${BINARY} --eval-only --checkpoint ${WORK_DIR}/sharper.safetensors --read-sharpness 20 ${small}
+                  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0 OR NOT out MATCHES "\\| ours: mann +\\|${cell} \\|${cell} \\|")
+    message(FATAL_ERROR "--eval-only on the edited checkpoint at --read-sharpness 20 failed (${result}):\n${out}\n${err}")
+  endif()
+  execute_process(COMMAND ${PYTHON} ${edit} ${WORK_DIR}/mann.safetensors ${WORK_DIR}/typo.safetensors head.read_sharpnes=20
+                  RESULT_VARIABLE result ERROR_VARIABLE err)
+  if(result EQUAL 0 OR NOT err MATCHES "has no setting 'head.read_sharpnes'" OR EXISTS ${WORK_DIR}/typo.safetensors)
+    message(FATAL_ERROR "set-metadata.py with a misspelt key should fail and write nothing (${result}):\n${err}")
+  endif()
 else()
-  message(STATUS "no Python 3: scripts/average-checkpoints.py not checked")
+  message(STATUS "no Python 3: scripts/average-checkpoints.py and scripts/set-metadata.py not checked")
 endif()
 
 # --eval-only takes the model's settings (here --controller-size 32 and --read-sharpness 10) from the
