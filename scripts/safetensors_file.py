@@ -28,16 +28,25 @@ def read_safetensors(path):
         header = json.loads(raw[8:8 + length])
     except ValueError as error:
         raise ValueError(f"{path}: the header is not JSON ({error})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: the header is not a JSON object")
     data = memoryview(raw)[8 + length:]
     tensors = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        begin, end = info["data_offsets"]
+        try:
+            begin, end = (int(v) for v in info["data_offsets"])
+            shape = [int(n) for n in info["shape"]]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: tensor {name} has no valid shape and data_offsets in the header") from None
         if not 0 <= begin <= end <= len(data):
             raise ValueError(f"{path}: tensor {name} has data_offsets {begin}..{end} outside its {len(data)} data bytes")
-        tensors.append((name, info.get("dtype"), list(info["shape"]), bytes(data[begin:end])))
-    return header.get("__metadata__", {}), tensors
+        tensors.append((name, info.get("dtype"), shape, bytes(data[begin:end])))
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: its __metadata__ is not a JSON object")
+    return metadata, tensors
 
 
 def write_safetensors(target, metadata, tensors):

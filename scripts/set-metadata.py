@@ -11,6 +11,7 @@ are copied unchanged; the metadata gains "edited_metadata", listing each change 
 Whether the model accepts the new value is for --eval-only to say (e.g. head.width must match the
 weights). OUT is written whole or not at all.
 """
+import os
 import sys
 
 from safetensors_file import read_safetensors, write_safetensors
@@ -24,7 +25,7 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__.strip())
     source, target, assignments = sys.argv[1], sys.argv[2], sys.argv[3:]
-    if target == source:
+    if os.path.realpath(target) == os.path.realpath(source):
         fail(f"the output {target} is also the input")
     try:
         metadata, tensors = read_safetensors(source)
