@@ -196,11 +196,8 @@ void write_csv(const fs::path& path, const Settings& s, const std::vector<Config
           << c.accuracy.confidence95() << "," << c.accuracy.correct << "," << c.accuracy.total << "," << c.seconds << "\n";
     }
     if (lake != nullptr) {
-      out << model_name(s, trained) << ",lake_runs,0,20,1,1,20,0," << 1 - lake->error_rate() << ",," << 400 - [&] {
-        int e = 0;
-        for (int x : lake->errors) e += x;
-        return e;
-      }() << ",400,\n";
+      out << model_name(s, trained) << ",lake_runs,0,20,1,1,20,0," << 1 - lake->error_rate() << ",,"
+          << lake->items() - lake->wrong() << "," << lake->items() << ",\n";
     }
   });
 }

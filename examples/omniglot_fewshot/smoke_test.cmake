@@ -43,6 +43,11 @@ foreach(file convnet.safetensors convnet_training.csv convnet.csv convnet_episod
     message(FATAL_ERROR "the ConvNet run left no ${file} in ${WORK_DIR}")
   endif()
 endforeach()
+# The results CSV ends with Lake's runs: the correct items of the 400 (20 runs of 20).
+file(STRINGS ${WORK_DIR}/convnet.csv lake_row REGEX ",lake_runs,")
+if(NOT lake_row MATCHES ",lake_runs,0,20,1,1,20,0,[0-9.e-]+,,[0-9]+,400,$")
+  message(FATAL_ERROR "convnet.csv has no well-formed Lake row: '${lake_row}'")
+endif()
 # Trained with the default per-sample distortions, recorded in the checkpoint.
 if(NOT last_err MATCHES "distorted \\(rotation ±11\\.25°, shift ±10 px of 105\\)")
   message(FATAL_ERROR "the default training is not distorted:\n${last_err}")

@@ -118,7 +118,10 @@ TEST(FewShotEvaluation, LakeRunsErrorRate) {
   runs[1].test.col(3) = runs[1].training.col((runs[1].answers[3] + 1) % 20);
   const mann::LakeRunsResult result = mann::evaluate_lake_runs(runs, mann::PixelNearestNeighbour<float>());
   EXPECT_EQ(result.errors, (std::vector<int>{0, 1}));
+  EXPECT_EQ(result.wrong(), 1);
+  EXPECT_EQ(result.items(), 40);
   EXPECT_DOUBLE_EQ(result.error_rate(), 1.0 / 40.0);
+  EXPECT_TRUE(std::isnan(mann::LakeRunsResult{}.error_rate()));
 }
 
 }  // namespace

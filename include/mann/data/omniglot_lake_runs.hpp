@@ -138,12 +138,18 @@ std::vector<LakeRun<Scalar>> load_lake_runs(const std::string& path, int image_s
 /// Errors on Lake et al.'s 20-way one-shot runs.
 struct LakeRunsResult {
   std::vector<int> errors;  ///< wrong test items of each run (of 20)
+  /// Wrong test items over all runs.
+  int wrong() const {
+    int sum = 0;
+    for (int e : errors) sum += e;
+    return sum;
+  }
+  /// Test items over all runs (20 per run).
+  int items() const { return 20 * static_cast<int>(errors.size()); }
   /// Mean error rate over all runs (the measure Lake et al. report), in [0, 1].
   double error_rate() const {
     if (errors.empty()) return std::nan("");
-    double sum = 0;
-    for (int e : errors) sum += e;
-    return sum / (20.0 * static_cast<double>(errors.size()));
+    return static_cast<double>(wrong()) / static_cast<double>(items());
   }
 };
 
