@@ -68,6 +68,7 @@ struct Settings {
   unsigned long long test_episodes = 1000;
   std::string split = "vinyals";
   bool test_rotations = false;
+  bool sequential = false;  // Kaiser et al.'s reading: every showing predicted, then written
   std::string distance = "euclidean";
   unsigned long long seed = 1;
   int threads = 0;
@@ -143,7 +144,10 @@ void print_table(std::ostream& out, const Settings& s, const std::vector<Configu
   out << "\nOmniglot N-way K-shot on held-out classes: " << split_description(s) << ", "
       << (s.test_rotations ? "held-out classes x4 rotations" : "no rotations of held-out classes") << ", 28x28,\n"
       << s.test_episodes << " episodes x " << s.queries << " quer" << (s.queries == 1 ? "y" : "ies")
-      << " per class, seed " << s.seed << "; accuracy (%) ± 95% confidence interval over episodes\n\n";
+      << " per class, seed " << s.seed << "; accuracy (%) ± 95% confidence interval over episodes\n"
+      << (s.sequential ? "sequential reading: K rounds of one showing per class, then the queries, each predicted and then written\n"
+                       : "")
+      << "\n";
   const int name_width = 40;
   out << "| " << std::left << std::setw(name_width) << "model" << std::right;
   for (const Configuration& c : results) {
@@ -189,15 +193,16 @@ void print_lake(std::ostream& out, const Settings& s, const mann::LakeRunsResult
 void write_csv(const fs::path& path, const Settings& s, const std::vector<Configuration>& results,
                const mann::LakeRunsResult* lake, long long trained) {
   mann_examples::write_file_whole(path.string(), [&](std::ostream& out) {
-    out << "model,split,test_rotations,ways,shots,queries,episodes,seed,accuracy,ci95,correct,total,seconds\n";
+    out << "model,split,test_rotations,ways,shots,queries,episodes,seed,accuracy,ci95,correct,total,seconds,sequential\n";
     for (const Configuration& c : results) {
       out << model_name(s, trained) << "," << s.split << "," << (s.test_rotations ? 1 : 0) << "," << c.ways << "," << c.shots << ","
           << s.queries << "," << s.test_episodes << "," << s.seed << "," << std::setprecision(6) << c.accuracy.mean() << ","
-          << c.accuracy.confidence95() << "," << c.accuracy.correct << "," << c.accuracy.total << "," << c.seconds << "\n";
+          << c.accuracy.confidence95() << "," << c.accuracy.correct << "," << c.accuracy.total << "," << c.seconds << ","
+          << (s.sequential ? 1 : 0) << "\n";
     }
     if (lake != nullptr) {
       out << model_name(s, trained) << ",lake_runs,0,20,1,1,20,0," << 1 - lake->error_rate() << ",,"
-          << lake->items() - lake->wrong() << "," << lake->items() << ",\n";
+          << lake->items() - lake->wrong() << "," << lake->items() << ",,0\n";
     }
   });
 }
@@ -214,7 +219,7 @@ void write_episode_csv(const fs::path& path, const Settings& s, const std::vecto
     mann::FewShotEpisode<float> episode;
     for (const Configuration& c : results) {
       for (std::size_t e = 0; e < c.accuracy.episode_accuracy.size(); ++e) {
-        sampler.episode(e, {c.ways, c.shots, s.queries}, episode);
+        sampler.episode(e, {c.ways, c.shots, s.queries, s.sequential}, episode);
         const long long total = static_cast<long long>(episode.query_labels.size());
         const double accuracy = c.accuracy.episode_accuracy[e];
         out << c.ways << "," << c.shots << "," << s.queries << "," << s.seed << "," << e << ","
@@ -467,6 +472,11 @@ class Classifier {
       pixels_(support, labels, ways, queries, predictions);
     }
   }
+  void sequential(const mann::MatrixF& support, const std::vector<int>& labels, int ways, const mann::MatrixF& queries,
+                  const std::vector<int>& query_labels, std::vector<int>& predictions) {
+    if (!memory_) throw mann::ValueError("--sequential needs --model convnet");  // main() checks it first
+    memory_->sequential(support, labels, ways, queries, query_labels, predictions);
+  }
 
  private:
   mann::PixelNearestNeighbour<float> pixels_;
@@ -524,7 +534,7 @@ int run(const Settings& s, const mann_examples::Ranks& ranks) {
       Configuration c{ways, shots, {}, 0};
       mann_examples::CountProgress progress(std::to_string(ways) + "-way " + std::to_string(shots) + "-shot", s.test_episodes);
       mann::FewShotEvaluationOptions options;
-      options.episode = {ways, shots, s.queries};
+      options.episode = {ways, shots, s.queries, s.sequential};
       options.episodes = s.test_episodes;
       options.threads = threads;
       options.progress = [&](std::uint64_t done) { progress.update(done); };
@@ -582,6 +592,10 @@ int main(int argc, char** argv) {
   app.add_option("--split", s.split, "vinyals (1200/423 characters) | background (964/659, as Kaiser et al.'s code)")
       ->check(CLI::IsMember({"vinyals", "background"}))->capture_default_str();
   app.add_flag("--test-rotations", s.test_rotations, "add the 90-degree rotations of held-out characters as test classes");
+  app.add_flag("--sequential", s.sequential,
+               "convnet: the final table in Kaiser et al.'s reading: K rounds of one showing per class (each in a random "
+               "order), then one round of queries, every showing predicted and then written to memory (needs --queries 1; "
+               "the same classes and drawings; not the checks during training, nor Lake's runs)");
   app.add_option("--distance", s.distance, "pixel NN distance: euclidean | cosine")->check(CLI::IsMember({"euclidean", "cosine"}))->capture_default_str();
   app.add_option("--seed", s.seed, "seed of the episodes (--resume: the checkpoint's)")->check(mann_examples::seed_number())->capture_default_str();
   app.add_option("--threads", s.threads, "threads per rank (0: the cores, divided among the ranks on this machine)")->check(CLI::Range(0, 1024))->capture_default_str();
@@ -654,6 +668,10 @@ int main(int argc, char** argv) {
                 << " needs more than the 20 drawings of a class\n";
       return 2;
     }
+  }
+  if (s.sequential && (s.model != "convnet" || s.queries != 1)) {
+    std::cerr << "omniglot_fewshot: --sequential needs --model convnet and --queries 1\n";
+    return 2;
   }
   for (int shots : s.shots) {
     if (shots + s.queries > 20) {

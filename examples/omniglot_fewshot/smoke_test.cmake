@@ -30,6 +30,7 @@ function(run_example name expected_row)
     message(FATAL_ERROR "no error rate on Lake's runs (${name}):\n${out}")
   endif()
   set(last_err "${err}" PARENT_SCOPE)
+  set(last_out "${out}" PARENT_SCOPE)
   message(STATUS "${name}:\n${out}")
 endfunction()
 
@@ -45,7 +46,7 @@ foreach(file convnet.safetensors convnet_training.csv convnet.csv convnet_episod
 endforeach()
 # The results CSV ends with Lake's runs: the correct items of the 400 (20 runs of 20).
 file(STRINGS ${WORK_DIR}/convnet.csv lake_row REGEX ",lake_runs,")
-if(NOT lake_row MATCHES ",lake_runs,0,20,1,1,20,0,[0-9.e-]+,,[0-9]+,400,$")
+if(NOT lake_row MATCHES ",lake_runs,0,20,1,1,20,0,[0-9.e-]+,,[0-9]+,400,,0$")
   message(FATAL_ERROR "convnet.csv has no well-formed Lake row: '${lake_row}'")
 endif()
 # Trained with the default per-sample distortions, recorded in the checkpoint.
@@ -89,6 +90,29 @@ if(NOT result EQUAL 0 OR NOT out MATCHES "\\| ours: ConvNet with memory \\(48 ep
    OR NOT out MATCHES "3-way 2-shot" OR NOT out MATCHES "20 episodes x 3 queries per class")
   message(FATAL_ERROR "--eval-only --ways 3 --shots 2 --queries 3 (${result}):\n${out}\n${err}")
 endif()
+
+# Kaiser et al.'s sequential reading: the same table, recorded in the header and the results CSV;
+# it needs --queries 1 and the ConvNet.
+run_example("convnet, --eval-only --sequential" "ConvNet with memory \\(48 ep\\.\\)" --model convnet --eval-only --sequential)
+if(NOT last_out MATCHES "sequential reading: ")
+  message(FATAL_ERROR "--sequential is not in the table's header")
+endif()
+file(STRINGS ${WORK_DIR}/convnet.csv rows REGEX "^ConvNet with memory \\(48 ep\\.\\),vinyals,0,(5|20),(1|5),")
+list(LENGTH rows count)
+foreach(row IN LISTS rows)
+  if(NOT row MATCHES ",1$")
+    message(FATAL_ERROR "convnet.csv row without sequential = 1: '${row}'")
+  endif()
+endforeach()
+if(NOT count EQUAL 4)
+  message(FATAL_ERROR "convnet.csv has ${count} result rows after --sequential, expected 4")
+endif()
+foreach(bad "--queries;2" "--model;knn")
+  execute_process(COMMAND ${BINARY} --sequential ${bad} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 2 OR NOT err MATCHES "--sequential needs --model convnet and --queries 1")
+    message(FATAL_ERROR "--sequential ${bad} should exit 2 (${result}):\n${err}")
+  endif()
+endforeach()
 
 # The authors' recipe trains and resumes; the checkpoint keeps the linear hidden layer.
 run_example("convnet, authors' recipe" "ConvNet with memory \\(16 ep\\.\\)" ${convnet} --episodes 16

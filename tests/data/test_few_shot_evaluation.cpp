@@ -102,6 +102,50 @@ TEST(FewShotEvaluation, ThreadsDoNotChangeTheResultAndConfidenceInterval) {
   EXPECT_THROW(mann::evaluate_few_shot(sampler, make, options), mann::ValueError);
 }
 
+// Answers label 0 to every query, except in sequential(), where it answers the label it is given
+// (that member gets the query labels for its writes), and counts the calls of each.
+struct CountingClassifier {
+  std::atomic<int>* plain;  // the evaluator may run one classifier per thread
+  std::atomic<int>* sequential_calls;
+  void operator()(const mann::MatrixF&, const std::vector<int>&, int, const mann::MatrixF& queries, std::vector<int>& out) {
+    ++*plain;
+    out.assign(static_cast<std::size_t>(queries.cols()), 0);
+  }
+  void sequential(const mann::MatrixF& support, const std::vector<int>& support_labels, int ways,
+                  const mann::MatrixF& queries, const std::vector<int>& query_labels, std::vector<int>& out) {
+    ++*sequential_calls;
+    EXPECT_EQ(support.cols(), static_cast<mann::Index>(support_labels.size()));
+    EXPECT_EQ(queries.cols(), ways);  // one query per class
+    out = query_labels;
+  }
+};
+
+TEST(FewShotEvaluation, SequentialEpisodesCallTheSequentialMember) {
+  const mann::OmniglotImages images = small_images(10);
+  std::vector<mann::Index> all;
+  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
+  const mann::FewShotImages<float> store(images, all, false);
+  const mann::FewShotSampler<float> sampler(store, 4);
+  std::atomic<int> plain{0}, sequential{0};
+  auto make = [&] { return CountingClassifier{&plain, &sequential}; };
+  mann::FewShotEvaluationOptions options;
+  options.episode = {4, 3, 1};
+  options.episodes = 12;
+  EXPECT_DOUBLE_EQ(mann::evaluate_few_shot(sampler, make, options).mean(), 0.25);
+  EXPECT_EQ(plain.load(), 12);
+  EXPECT_EQ(sequential.load(), 0);
+  options.episode.sequential = true;
+  options.threads = 2;
+  EXPECT_DOUBLE_EQ(mann::evaluate_few_shot(sampler, make, options).mean(), 1.0);
+  EXPECT_EQ(plain.load(), 12);
+  EXPECT_EQ(sequential.load(), 12);
+  // A classifier without the member cannot run sequential episodes; nor can two queries per class.
+  EXPECT_THROW(mann::evaluate_few_shot(sampler, [] { return mann::PixelNearestNeighbour<float>(); }, options),
+               mann::ValueError);
+  options.episode.queries = 2;
+  EXPECT_THROW(mann::evaluate_few_shot(sampler, make, options), mann::ValueError);
+}
+
 TEST(FewShotEvaluation, LakeRunsErrorRate) {
   // Two runs of 20 with 20 classes: the test items are the training images (answers a permutation),
   // except that run 1's item 3 is a copy of the wrong class.

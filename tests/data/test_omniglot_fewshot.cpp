@@ -207,6 +207,41 @@ TEST(FewShotSampler, EpisodeStructure) {
   EXPECT_NO_THROW(sampler.episode(0, {25, 19, 1}));
 }
 
+TEST(FewShotSampler, SequentialEpisodesShuffleEachRoundOfThePlainEpisode) {
+  const mann::OmniglotImages images = synthetic_images(25, 25);
+  const mann::FewShotImages<float> store(images, range(0, 25), false);
+  const mann::FewShotSampler<float> sampler(store, 3);
+  int rounds_out_of_label_order = 0, rounds = 0;
+  for (std::uint64_t e = 0; e < 50; ++e) {
+    const auto plain = sampler.episode(e, {6, 5, 1});
+    const auto sequential = sampler.episode(e, {6, 5, 1, true});
+    // The same classes, queries and, shot by shot, the same drawing of each label.
+    EXPECT_EQ(sequential.classes, plain.classes);
+    EXPECT_EQ(sequential.query, plain.query);
+    EXPECT_EQ(sequential.query_labels, plain.query_labels);
+    EXPECT_EQ(sequential.query_drawings, plain.query_drawings);
+    for (std::size_t round = 0; round < 30; round += 6) {
+      std::vector<int> labels(sequential.support_labels.begin() + static_cast<std::ptrdiff_t>(round),
+                              sequential.support_labels.begin() + static_cast<std::ptrdiff_t>(round + 6));
+      std::vector<int> sorted = labels;
+      std::sort(sorted.begin(), sorted.end());
+      EXPECT_EQ(sorted, (std::vector<int>{0, 1, 2, 3, 4, 5})) << "episode " << e << ": every label once per round";
+      rounds_out_of_label_order += std::is_sorted(labels.begin(), labels.end()) ? 0 : 1;
+      ++rounds;
+      for (std::size_t i = round; i < round + 6; ++i) {
+        const std::size_t l = static_cast<std::size_t>(sequential.support_labels[i]);
+        EXPECT_EQ(sequential.support_drawings[i], plain.support_drawings[round + l]);
+        EXPECT_EQ(sequential.support.col(static_cast<mann::Index>(i)), plain.support.col(static_cast<mann::Index>(round + l)));
+      }
+    }
+  }
+  // Each round has an order of its own (all 250 in label order would be chance 1 in 720^250).
+  EXPECT_GT(rounds_out_of_label_order, rounds / 2);
+  // The queries are the one round after the K-th.
+  EXPECT_THROW(sampler.episode(0, {6, 5, 2, true}), mann::ValueError);
+  EXPECT_THROW(sampler.episode(0, {6, 5, 0, true}), mann::ValueError);
+}
+
 TEST(FewShotSampler, TrainingEpisodesShowEveryClassOncePerRound) {
   const mann::OmniglotImages images = synthetic_images(12, 12);
   const mann::FewShotImages<float> store(images, range(0, 12), true);

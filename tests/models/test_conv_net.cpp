@@ -344,4 +344,42 @@ TEST(ConvNetMemoryClassifier, WritesSupportInOrderAndPredictsWithoutWriting) {
   EXPECT_THROW(classifier(support, {0, 1}, 2, queries, predictions), mann::ShapeError);
 }
 
+TEST(ConvNetMemoryClassifier, SequentialWritesEachQueryAfterPredictingIt) {
+  mann::ConvNetWithMemoryOptions options = small_memory_net();
+  mann::ConvNetWithMemory<double> net(options);
+  mann::ConvNetMemoryClassifier<double> classifier(net.encoder(), options.memory_size, options.memory);
+  mann::ConvNetMemoryClassifier<double> reference(net.encoder(), options.memory_size, options.memory);
+  mann::Rng data(11);
+  const Index input = net.encoder().input_size();
+  const std::vector<int> support_labels{2, 0, 3, 1, 1, 3, 0, 2};  // two rounds of 4 classes
+  const std::vector<int> query_labels{3, 1, 0, 2};
+  int changed_by_the_writes = 0;
+  for (int episode = 0; episode < 20; ++episode) {
+    MatrixD support(input, 8), queries(input, 4);
+    mann::init_uniform(support, data, 0.0, 1.0);
+    mann::init_uniform(queries, data, 0.0, 1.0);
+    std::vector<int> predictions, without_writes, one;
+    classifier.sequential(support, support_labels, 4, queries, query_labels, predictions);
+    ASSERT_EQ(predictions.size(), 4u);
+    // Query j sees the support set and queries 0 … j−1 written in that order: the plain classifier
+    // with those as its support set predicts the same.
+    for (Index j = 0; j < 4; ++j) {
+      MatrixD seen(input, 8 + j);
+      seen.leftCols(8) = support;
+      seen.rightCols(j) = queries.leftCols(j);
+      std::vector<int> seen_labels = support_labels;
+      seen_labels.insert(seen_labels.end(), query_labels.begin(), query_labels.begin() + j);
+      reference(seen, seen_labels, 4, queries.col(j), one);
+      EXPECT_EQ(predictions[static_cast<std::size_t>(j)], one[0]) << "episode " << episode << ", query " << j;
+    }
+    EXPECT_EQ(classifier.memory().written(), reference.memory().written() + (query_labels.back() == one[0] ? 0 : 1));
+    reference(support, support_labels, 4, queries, without_writes);
+    for (std::size_t j = 0; j < 4; ++j) changed_by_the_writes += predictions[j] != without_writes[j] ? 1 : 0;
+  }
+  EXPECT_GT(changed_by_the_writes, 0);  // the query writes matter on these untrained embeddings
+  std::vector<int> predictions;
+  EXPECT_THROW(classifier.sequential(MatrixD::Zero(input, 2), {0, 1}, 2, MatrixD::Zero(input, 2), {0}, predictions),
+               mann::ShapeError);
+}
+
 }  // namespace

@@ -11,6 +11,12 @@
 // (pixels × Q), writes Q predicted labels. It must not keep anything between calls that would let one
 // episode see another (a memory model clears its memory first, writes the support set in column order,
 // then predicts the queries without writing them).
+//
+// Episodes with options.episode.sequential (Kaiser et al.'s reading, FewShotEpisodeOptions) call the
+// classifier's member instead
+//   void sequential(support, support_labels, ways, queries, query_labels, predictions)
+// which writes the support set as above, then predicts each query in column order and writes it
+// with its label before the next (query_labels are for those writes only).
 #pragma once
 
 #include <algorithm>
@@ -20,6 +26,8 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mann/core/error.hpp"
@@ -52,6 +60,29 @@ struct FewShotAccuracy {
   }
 };
 
+namespace detail {
+// Whether Classifier has the sequential(...) member of the file comment.
+template <class Classifier, class Scalar, class = void>
+struct has_sequential : std::false_type {};
+template <class Classifier, class Scalar>
+struct has_sequential<Classifier, Scalar,
+                      std::void_t<decltype(std::declval<Classifier&>().sequential(
+                          std::declval<const Matrix<Scalar>&>(), std::declval<const std::vector<int>&>(), 0,
+                          std::declval<const Matrix<Scalar>&>(), std::declval<const std::vector<int>&>(),
+                          std::declval<std::vector<int>&>()))>> : std::true_type {};
+
+template <class Classifier, class Scalar>
+void classify(Classifier& classifier, const FewShotEpisode<Scalar>& e, bool sequential, std::vector<int>& predictions) {
+  if constexpr (has_sequential<Classifier, Scalar>::value) {
+    if (sequential) {
+      classifier.sequential(e.support, e.support_labels, e.ways, e.query, e.query_labels, predictions);
+      return;
+    }
+  }
+  classifier(e.support, e.support_labels, e.ways, e.query, predictions);
+}
+}  // namespace detail
+
 /// What evaluate_few_shot runs.
 struct FewShotEvaluationOptions {
   FewShotEpisodeOptions episode;   ///< ways, shots, queries per class
@@ -65,12 +96,18 @@ struct FewShotEvaluationOptions {
 /// Runs `options.episodes` episodes of `sampler` through classifiers made by `make_classifier()`
 /// (called once per thread; each classifier is used by one thread only) and returns the accuracy.
 /// A ValueError or ShapeError from the sampler or a classifier is rethrown (the first one).
-/// \throws ValueError for threads < 1 or a classifier that returns the wrong number of predictions.
+/// \throws ValueError for threads < 1, a classifier that returns the wrong number of predictions,
+/// or sequential episodes for a classifier without sequential(...).
 template <class Scalar, class MakeClassifier>
 FewShotAccuracy evaluate_few_shot(const FewShotSampler<Scalar>& sampler, MakeClassifier&& make_classifier,
                                   const FewShotEvaluationOptions& options) {
   const char* where = "mann::evaluate_few_shot";
   check_value(options.threads >= 1, where, "options.threads", options.threads, ">= 1");
+  using Classifier = std::decay_t<decltype(make_classifier())>;
+  if (options.episode.sequential && !detail::has_sequential<Classifier, Scalar>::value) {
+    throw ValueError(detail::concat(where, ": options.episode.sequential needs a classifier with a sequential(support, "
+                                           "support_labels, ways, queries, query_labels, predictions) member"));
+  }
   const std::uint64_t count = options.episodes;
   FewShotAccuracy result;
   result.episode_accuracy.assign(static_cast<std::size_t>(count), 0.0);
@@ -92,7 +129,7 @@ FewShotAccuracy evaluate_few_shot(const FewShotSampler<Scalar>& sampler, MakeCla
           if (error) return;
         }
         sampler.episode(options.first_episode + e, options.episode, episode);
-        classifier(episode.support, episode.support_labels, episode.ways, episode.query, predictions);
+        detail::classify(classifier, episode, options.episode.sequential, predictions);
         if (predictions.size() != episode.query_labels.size()) {
           throw ValueError(detail::concat(where, ": the classifier returned ", predictions.size(), " predictions, expected ",
                                           episode.query_labels.size(), " (one per query)"));

@@ -159,12 +159,20 @@ struct FewShotEpisodeOptions {
   int ways = 5;     ///< N: classes per episode
   int shots = 1;    ///< K: support drawings per class
   int queries = 1;  ///< query drawings per class (shots + queries <= 20)
+  /// Kaiser et al.'s reading (§4: "measure its accuracy the K-th time it sees the character class";
+  /// the per-showing accuracy of their train.py): the episode is K + 1 rounds of one showing per
+  /// class, each round in a random order of its own, and every showing is predicted and then written
+  /// with its label, the queries too (mann/data/few_shot_evaluation.hpp). The queries are the last
+  /// round, so this needs queries = 1. The classes and drawings are those of the episode without it.
+  bool sequential = false;
 };
 
 /// One N-way K-shot episode. Labels are 0 … N−1; label l is class `classes[l]` of the store, and the
 /// classes are drawn at random, so the label of a class is a fresh random choice every episode.
-/// Support columns are shot-major: column s · N + l is shot s of label l (every class once, then
-/// every class again, as a memory network would be shown them). Query columns are in random order.
+/// Support columns are shot-major: round s (columns s · N … s · N + N − 1) holds shot s of every
+/// label (every class once, then every class again, as a memory network would be shown them), in
+/// label order (column s · N + l is label l), or with options.sequential in a random order drawn
+/// afresh for each round. Query columns are in random order.
 template <class Scalar = float>
 struct FewShotEpisode {
   int ways = 0, shots = 0, queries = 0;
@@ -229,7 +237,7 @@ class FewShotSampler {
   std::uint64_t seed() const { return seed_; }
 
   /// Fills `out` with evaluation episode `episode`. \throws ValueError unless 1 <= ways <= classes,
-  /// shots >= 1, queries >= 0 and shots + queries <= 20.
+  /// shots >= 1, queries >= 0, shots + queries <= 20 and (sequential) queries = 1.
   void episode(std::uint64_t episode, const FewShotEpisodeOptions& options, FewShotEpisode<Scalar>& out) const {
     const char* where = "mann::FewShotSampler::episode";
     check_episode(options, where);
@@ -261,6 +269,21 @@ class FewShotSampler {
     for (std::size_t j = 0; j < queries.size(); ++j) {
       out.query_labels[j] = queries[j].first;
       out.query_drawings[j] = queries[j].second;
+    }
+    if (options.sequential) {  // drawn last: the classes, drawings and queries stay those of the plain episode
+      const std::size_t count = static_cast<std::size_t>(n);
+      std::vector<int> order(count), drawings(count);
+      for (std::size_t round = 0; round < out.support_labels.size(); round += count) {
+        for (std::size_t l = 0; l < count; ++l) {
+          order[l] = static_cast<int>(l);
+          drawings[l] = out.support_drawings[round + l];  // label order so far
+        }
+        rng.shuffle(order);
+        for (std::size_t i = 0; i < count; ++i) {
+          out.support_labels[round + i] = order[i];
+          out.support_drawings[round + i] = drawings[static_cast<std::size_t>(order[i])];
+        }
+      }
     }
     for (std::size_t i = 0; i < out.support_labels.size(); ++i) {
       copy_image(out.classes[static_cast<std::size_t>(out.support_labels[i])], out.support_drawings[i],
@@ -347,6 +370,10 @@ class FewShotSampler {
     check_value(o.queries >= 0, where, "options.queries", o.queries, ">= 0");
     check_value(o.shots + o.queries <= FewShotImages<Scalar>::drawings_per_class, where, "options.shots + options.queries",
                 o.shots + o.queries, "<= 20 (drawings per class)");
+    if (o.sequential) {
+      check_value(o.queries == 1, where, "options.queries", o.queries,
+                  "1 with options.sequential (the queries are the one round after the K-th)");
+    }
   }
 
   // n distinct classes, uniformly, in random order (Floyd's algorithm, then a shuffle).

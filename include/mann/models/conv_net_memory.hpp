@@ -381,23 +381,50 @@ class ConvNetMemoryClassifier {
   /// \throws ShapeError for images of the wrong size or labels not one per support column.
   void operator()(const Matrix<Scalar>& support, const std::vector<int>& support_labels, int /*ways*/,
                   const Matrix<Scalar>& queries, std::vector<int>& predictions) {
-    if (static_cast<Index>(support_labels.size()) != support.cols()) {
-      throw ShapeError(detail::concat("mann::ConvNetMemoryClassifier: support_labels has ", support_labels.size(),
-                                      " labels, expected ", support.cols(), " (the support columns)"));
-    }
-    memory_.clear();
-    targets_.assign(support_labels.begin(), support_labels.end());
-    encoder_->forward(support, encoder_cache_, false, rng_);
-    memory_.query(encoder_cache_.embedding, memory_cache_);
-    memory_.update(memory_cache_, targets_);
+    write_support(support, support_labels);
     encoder_->forward(queries, encoder_cache_, false, rng_);
     memory_.query(encoder_cache_.embedding, memory_cache_);
     predictions.assign(memory_cache_.predictions.begin(), memory_cache_.predictions.end());
   }
 
+  /// Kaiser et al.'s sequential reading (FewShotEpisodeOptions::sequential): the support set as
+  /// above, then each query in column order is predicted (its nearest key's value) and then written
+  /// with its label by the update rule, before the next query. \throws ShapeError as operator(),
+  /// or for query_labels not one per query column.
+  void sequential(const Matrix<Scalar>& support, const std::vector<int>& support_labels, int /*ways*/,
+                  const Matrix<Scalar>& queries, const std::vector<int>& query_labels, std::vector<int>& predictions) {
+    check_labels(query_labels, queries.cols(), "query_labels", "query");
+    write_support(support, support_labels);
+    encoder_->forward(queries, encoder_cache_, false, rng_);
+    predictions.resize(query_labels.size());
+    for (Index j = 0; j < queries.cols(); ++j) {
+      memory_.query(encoder_cache_.embedding.col(j), memory_cache_);
+      predictions[static_cast<std::size_t>(j)] = static_cast<int>(memory_cache_.predictions[0]);
+      targets_.assign(1, query_labels[static_cast<std::size_t>(j)]);
+      memory_.update(memory_cache_, targets_);
+    }
+  }
+
   const KeyValueMemory<Scalar>& memory() const { return memory_; }
 
  private:
+  static void check_labels(const std::vector<int>& labels, Index columns, const char* name, const char* what) {
+    if (static_cast<Index>(labels.size()) != columns) {
+      throw ShapeError(detail::concat("mann::ConvNetMemoryClassifier: ", name, " has ", labels.size(),
+                                      " labels, expected ", columns, " (the ", what, " columns)"));
+    }
+  }
+
+  // Clears the memory and writes the support columns one after another with the update rule.
+  void write_support(const Matrix<Scalar>& support, const std::vector<int>& support_labels) {
+    check_labels(support_labels, support.cols(), "support_labels", "support");
+    memory_.clear();
+    targets_.assign(support_labels.begin(), support_labels.end());
+    encoder_->forward(support, encoder_cache_, false, rng_);
+    memory_.query(encoder_cache_.embedding, memory_cache_);
+    memory_.update(memory_cache_, targets_);
+  }
+
   static KeyValueMemoryOptions evaluation_options(KeyValueMemoryOptions options) {
     options.update_from_prediction = false;
     options.age_noise = 0;
