@@ -39,11 +39,16 @@ mann::OmniglotImages small_images(int characters) {
   return images;
 }
 
+// Character indices 0 … n − 1.
+std::vector<mann::Index> first_classes(int n) {
+  std::vector<mann::Index> classes;
+  for (mann::Index c = 0; c < n; ++c) classes.push_back(c);
+  return classes;
+}
+
 TEST(FewShotEvaluation, PixelNearestNeighbourIsPerfectOnSeparableClasses) {
   const mann::OmniglotImages images = small_images(10);
-  std::vector<mann::Index> all;
-  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
-  const mann::FewShotImages<float> store(images, all, true);  // 40 classes, distinct after rotation
+  const mann::FewShotImages<float> store(images, first_classes(10), true);  // 40 classes, distinct after rotation
   const mann::FewShotSampler<float> sampler(store, 5);
   mann::FewShotEvaluationOptions options;
   options.episode = {5, 1, 2};
@@ -58,9 +63,7 @@ TEST(FewShotEvaluation, PixelNearestNeighbourIsPerfectOnSeparableClasses) {
 
 TEST(FewShotEvaluation, ThreadsDoNotChangeTheResultAndConfidenceInterval) {
   const mann::OmniglotImages images = small_images(10);
-  std::vector<mann::Index> all;
-  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
-  const mann::FewShotImages<float> store(images, all, false);
+  const mann::FewShotImages<float> store(images, first_classes(10), false);
   const mann::FewShotSampler<float> sampler(store, 9);
   // A classifier that is right exactly on queries whose first pixel sum parity ... simpler: guesses
   // label 0 always, so the accuracy is the share of label-0 queries (1 / ways on average).
@@ -122,9 +125,7 @@ struct CountingClassifier {
 
 TEST(FewShotEvaluation, SequentialEpisodesCallTheSequentialMember) {
   const mann::OmniglotImages images = small_images(10);
-  std::vector<mann::Index> all;
-  for (mann::Index c = 0; c < 10; ++c) all.push_back(c);
-  const mann::FewShotImages<float> store(images, all, false);
+  const mann::FewShotImages<float> store(images, first_classes(10), false);
   const mann::FewShotSampler<float> sampler(store, 4);
   std::atomic<int> plain{0}, sequential{0};
   auto make = [&] { return CountingClassifier{&plain, &sequential}; };
