@@ -100,31 +100,34 @@ std::unique_ptr<mann::ConvNetWithMemory<Scalar>> load_pretrained(const std::stri
 
 class Pretrained : public ::testing::TestWithParam<const char*> {};  // file in pretrained/
 
-// A batch of the example's training episodes (16 × 5 classes, every class shown once per round):
-// the memory holds the first 10 steps, the gradient is of the 11th (the 3rd showing of each class).
+// Training episodes as the file was trained on (its `train_ways` classes, 5 if the metadata predates
+// the field, every class shown once per round; 80 classes in all, 16 episodes of 5 or 4 of 20): the
+// memory holds the first two rounds, the gradient is of the next step (the 3rd showing of its classes).
 TEST_P(Pretrained, RealTrainingEpisodes) {
   MANN_OMNIGLOT_DIR_OR_SKIP(dir, "");
   const std::string path = std::string(MANN_SOURCE_DIR) + "/pretrained/" + GetParam();
   const mann::OmniglotImages images = mann_test::first_two_alphabets(dir);
   const mann::FewShotImages<double> store(images, mann_test::all_characters(images), true);
   const mann::FewShotSampler<double> sampler(store, 3);
+  const mann::CheckpointMetadata metadata = mann::read_checkpoint_metadata(path);
   mann::FewShotTrainingOptions episode;
-  episode.ways = 5;
-  episode.length = 30;
+  episode.ways = metadata.count("train_ways") ? static_cast<int>(mann::metadata_int(metadata, "train_ways", 1, 100)) : 5;
+  episode.length = 6 * episode.ways;
   episode.offset_labels = true;
   mann::FewShotTrainingBatch<double> batch;
-  sampler.training_batch(0, 16, episode, batch);
+  sampler.training_batch(0, 80 / episode.ways, episode, batch);
+  const std::size_t step = 2 * static_cast<std::size_t>(episode.ways);
   MatrixD support(store.pixels(), 0);
   Labels support_labels;
-  for (std::size_t t = 0; t < 10; ++t) {
+  for (std::size_t t = 0; t < step; ++t) {
     support.conservativeResize(Eigen::NoChange, support.cols() + batch.inputs[t].cols());
     support.rightCols(batch.inputs[t].cols()) = batch.inputs[t];
     support_labels.insert(support_labels.end(), batch.labels[t].begin(), batch.labels[t].end());
   }
-  const Labels labels(batch.labels[10].begin(), batch.labels[10].end());
+  const Labels labels(batch.labels[step].begin(), batch.labels[step].end());
   auto net_d = load_pretrained<double>(path);
   auto net_f = load_pretrained<float>(path);
-  EXPECT_LE(worst_gradient_error(*net_d, *net_f, support, support_labels, batch.inputs[10], labels), kTolerance);
+  EXPECT_LE(worst_gradient_error(*net_d, *net_f, support, support_labels, batch.inputs[step], labels), kTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(ConvNetWithMemory, Pretrained, ::testing::Values("omniglot_convnet_vinyals.safetensors",
