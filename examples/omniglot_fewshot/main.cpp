@@ -93,6 +93,8 @@ struct Settings {
   // against none (docs/results.md, issue 19); 0 and 0: none, as in Kaiser et al.'s code.
   double distort_rotation = 11.25;  // degrees
   double distort_shift = 10;        // pixels of the 105 x 105 original
+  double distort_scale = 0;         // each axis scaled by 1 +- this (not in the papers; 0: none)
+  double distort_shear = 0;         // shear factor +- this (not in the papers; 0: none)
   long long eval_every = 1000;
   unsigned long long eval_episodes = 300;
   std::string checkpoint;
@@ -264,11 +266,15 @@ mann::CheckpointMetadata model_metadata(const Settings& s) {
           {"hidden_activation", s.hidden_activation}};
 }
 
-/// ", distorted (±R°, ±S px)" for a run with per-sample distortions, else "".
+/// ", distorted (rotation ±R°, shift ±S px of 105[, scale 1±F, shear ±H])" for a run with per-sample
+/// distortions, else "".
 std::string distortion_text(const Settings& s) {
-  if (s.distort_rotation == 0 && s.distort_shift == 0) return "";
+  if (s.distort_rotation == 0 && s.distort_shift == 0 && s.distort_scale == 0 && s.distort_shear == 0) return "";
   std::ostringstream text;
-  text << ", distorted (rotation ±" << s.distort_rotation << "°, shift ±" << s.distort_shift << " px of 105)";
+  text << ", distorted (rotation ±" << s.distort_rotation << "°, shift ±" << s.distort_shift << " px of 105";
+  if (s.distort_scale != 0) text << ", scale 1±" << s.distort_scale;
+  if (s.distort_shear != 0) text << ", shear ±" << s.distort_shear;
+  text << ")";
   return text.str();
 }
 
@@ -298,6 +304,8 @@ void resolve_from_checkpoint(Settings& s, const std::set<std::string>& given) {
     // A checkpoint without the fields was trained without distortions (before they existed).
     c.default_from("distort_rotation", "--distort-rotation", s.distort_rotation, 0.0);
     c.default_from("distort_shift", "--distort-shift", s.distort_shift, 0.0);
+    c.default_from("distort_scale", "--distort-scale", s.distort_scale, 0.0);
+    c.default_from("distort_shear", "--distort-shear", s.distort_shear, 0.0);
   }
   if (s.resume) c.resolve("seed", "--seed", s.seed);
   c.finish();
@@ -358,6 +366,8 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
   episode.offset_labels = true;  // the batch's episodes share the memory
   episode.max_rotation = mann::radians_from_degrees(s.distort_rotation);
   episode.max_translation = s.distort_shift;
+  episode.max_scale = s.distort_scale;
+  episode.max_shear = s.distort_shear;
   std::cerr << "training the ConvNet with memory for " << s.episodes << " episodes (" << s.batch << " per batch, "
             << s.train_ways << " classes x " << s.episode_length << " samples, " << train_store.classes()
             << " training classes" << distortion_text(s) << ", " << (ranks.size() > 1 ? std::to_string(ranks.size()) + " ranks x " : std::string())
@@ -431,6 +441,8 @@ long long train_convnet(Model& model, const Settings& s, const mann::FewShotImag
       metadata["query_init_stddev"] = mann_examples::number_text(s.query_init_stddev);
       metadata["distort_rotation"] = mann_examples::number_text(s.distort_rotation);
       metadata["distort_shift"] = mann_examples::number_text(s.distort_shift);
+      metadata["distort_scale"] = mann_examples::number_text(s.distort_scale);
+      metadata["distort_shear"] = mann_examples::number_text(s.distort_shear);
       if (ranks.is_root()) {  // the replicas are equal
         mann::save_checkpoint(checkpoint, tensors(), metadata);
         if (s.keep_checkpoints) {
@@ -630,6 +642,12 @@ int main(int argc, char** argv) {
   app.add_option("--distort-shift", s.distort_shift,
                  "convnet: per-sample shift of the training drawings, uniform in +-PX pixels of the 105x105 original on each axis (0: none; --resume: as above)")
       ->check(mann_examples::finite_number(0.0, 52.0))->capture_default_str()->group(convnet);
+  app.add_option("--distort-scale", s.distort_scale,
+                 "convnet: per-sample scale of the training drawings, each axis by a factor uniform in 1 +- F (not in the papers; 0: none; --resume: as above)")
+      ->check(mann_examples::finite_number(0.0, 0.9))->capture_default_str()->group(convnet);
+  app.add_option("--distort-shear", s.distort_shear,
+                 "convnet: per-sample shear of the training drawings, x += H * y with H uniform in +-H (not in the papers; 0: none; --resume: as above)")
+      ->check(mann_examples::finite_number(0.0, 1.0))->capture_default_str()->group(convnet);
   app.add_option("-k,--k", s.k, "convnet: nearest neighbours of a query")->check(CLI::Range(1, 1024))->capture_default_str()->group(convnet);
   app.add_option("--eval-every", s.eval_every, "convnet: episodes between held-out checks, log lines and checkpoints")
       ->check(CLI::Range(1LL, 1000000000000LL))->capture_default_str()->group(convnet);

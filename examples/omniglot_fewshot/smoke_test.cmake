@@ -114,6 +114,17 @@ foreach(bad "--queries;2" "--model;knn")
   endif()
 endforeach()
 
+# Scale and shear distortions (not in the papers): in the banner and the checkpoint.
+run_example("convnet, scale and shear" "ConvNet with memory \\(16 ep\\.\\)" ${convnet} --episodes 16
+            --out-dir ${WORK_DIR}/affine --distort-scale 0.1 --distort-shear 0.2)
+if(NOT last_err MATCHES "distorted \\(rotation ±11\\.25°, shift ±10 px of 105, scale 1±0\\.1, shear ±0\\.2\\)")
+  message(FATAL_ERROR "--distort-scale / --distort-shear are not in the training banner:\n${last_err}")
+endif()
+file(READ ${WORK_DIR}/affine/convnet.safetensors header OFFSET 8 LIMIT 4096)
+if(NOT header MATCHES "\"distort_scale\":\"0\\.1\"" OR NOT header MATCHES "\"distort_shear\":\"0\\.2\"")
+  message(FATAL_ERROR "the checkpoint does not record the scale and shear distortions")
+endif()
+
 # The authors' recipe trains and resumes; the checkpoint keeps the linear hidden layer.
 run_example("convnet, authors' recipe" "ConvNet with memory \\(16 ep\\.\\)" ${convnet} --episodes 16
             --out-dir ${WORK_DIR}/authors --hidden-activation none --dropout 0.7 --init-stddev 0.1

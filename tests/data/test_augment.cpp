@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "mann/data/augment.hpp"
@@ -285,6 +286,94 @@ TEST(ImageAugmenter, PackedPathEqualsTheFloatPath) {
       ASSERT_EQ(from_float, from_bits);
     }
   }
+}
+
+// Centre of ink mass (row, col) of a kSide × kSide image.
+std::pair<double, double> centroid(const Image& image) {
+  double rows = 0, cols = 0, mass = 0;
+  for (int r = 0; r < kSide; ++r) {
+    for (int c = 0; c < kSide; ++c) {
+      const double v = image[static_cast<std::size_t>(r) * kSide + c];
+      rows += r * v;
+      cols += c * v;
+      mass += v;
+    }
+  }
+  return {rows / mass, cols / mass};
+}
+
+TEST(ImageAugmenter, ScaleAndShearMoveInkAsTheMatrixSays) {
+  // A 3 × 3 blob 20 right of and 10 above the centre (52, 52).
+  Image blob(kSide * kSide, 0.0f);
+  for (int r = 41; r <= 43; ++r) {
+    for (int c = 71; c <= 73; ++c) blob[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
+  }
+  mann::ImageAugmenter augmenter;
+  Image warped(blob.size());
+  mann::ImageTransform t;
+  t.angle = 0.3;
+  t.scale_x = 1.5;
+  t.scale_y = 0.8;
+  t.shear = 0.2;
+  t.shift_x = 2;
+  t.shift_y = -3;
+  augmenter.warp(blob.data(), t, warped.data());
+  // By hand: (x, y) = (20, −10) → scale (30, −8) → shear (30 − 1.6, −8) → R(0.3) → + shift.
+  const double x = 28.4, y = -8, cos_a = std::cos(0.3), sin_a = std::sin(0.3);
+  const auto [row, col] = centroid(warped);
+  EXPECT_NEAR(col, 52 + x * cos_a + y * sin_a + 2, 0.25);
+  EXPECT_NEAR(row, 52 - x * sin_a + y * cos_a - 3, 0.25);
+  // Ink mass scales with the area, det A = scale_x · scale_y (shear and rotation keep it).
+  Image disc(kSide * kSide, 0.0f);
+  for (int r = 0; r < kSide; ++r) {
+    for (int c = 0; c < kSide; ++c) {
+      if ((r - 52) * (r - 52) + (c - 50) * (c - 50) <= 400) disc[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
+    }
+  }
+  augmenter.warp(disc.data(), t, warped.data());
+  EXPECT_NEAR(sum(warped) / sum(disc), 1.5 * 0.8, 0.03);
+  // A scale a hair from 1 takes the general path; it matches the rotation-only arithmetic.
+  mann::ImageTransform rotation, almost;
+  rotation.angle = almost.angle = -0.2;
+  rotation.shift_x = almost.shift_x = 1.5;
+  almost.scale_x = 1 + 1e-12;
+  ASSERT_TRUE(rotation.rotation_only());
+  ASSERT_FALSE(almost.rotation_only());
+  Image reference(blob.size());
+  augmenter.warp(disc.data(), rotation, reference.data());
+  augmenter.warp(disc.data(), almost, warped.data());
+  for (std::size_t i = 0; i < warped.size(); ++i) ASSERT_NEAR(warped[i], reference[i], 1e-4f) << i;
+  t.scale_y = 0;
+  EXPECT_THROW(augmenter.warp(disc.data(), t, warped.data()), mann::ValueError);
+}
+
+TEST(ImageAugmenter, ScaleAndShearDrawsComeAfterTheOthers) {
+  mann::AugmentOptions plain, affine;
+  affine.max_scale = 0.1;
+  affine.max_shear = 0.2;
+  mann::Rng a(4), b(4), c(4);
+  for (int i = 0; i < 500; ++i) {
+    const mann::ImageTransform t = mann::random_transform(a, plain);
+    const mann::ImageTransform u = mann::random_transform(b, affine);
+    // Without scale and shear a draw takes three numbers, as before they existed.
+    const double angle = plain.max_rotation * (2 * c.uniform() - 1);
+    c.uniform();
+    c.uniform();
+    ASSERT_EQ(t.angle, angle);
+    ASSERT_TRUE(t.rotation_only());
+    ASSERT_EQ(a.uniform(), c.uniform());
+    // With them, the first three are the same numbers; then scales in 1 ± 0.1, shear in ± 0.2.
+    ASSERT_GE(u.scale_x, 0.9);
+    ASSERT_LE(u.scale_x, 1.1);
+    ASSERT_GE(u.scale_y, 0.9);
+    ASSERT_LE(u.scale_y, 1.1);
+    ASSERT_LE(std::abs(u.shear), 0.2);
+  }
+  mann::Rng d(7), e(7);
+  const mann::ImageTransform t = mann::random_transform(d, plain), u = mann::random_transform(e, affine);
+  EXPECT_EQ(t.angle, u.angle);
+  EXPECT_EQ(t.shift_x, u.shift_x);
+  EXPECT_EQ(t.shift_y, u.shift_y);
 }
 
 TEST(ImageAugmenter, RandomTransformsStayInRangeAndOutputInUnitInterval) {

@@ -365,6 +365,20 @@ TEST(FewShotSampler, DistortedTrainingEpisodesKeepTheEpisodes) {
   distorted.max_rotation = 0.1;
   distorted.max_translation = std::nan("");
   EXPECT_THROW(sampler.training_batch(0, 1, distorted, c), mann::ValueError);
+  // Scale and shear: the same episodes again; the scale range must keep the factor > 0.
+  distorted.max_translation = 10;
+  distorted.max_scale = 0.1;
+  distorted.max_shear = 0.2;
+  sampler.training_batch(0, 4, distorted, c);
+  EXPECT_EQ(a.labels, c.labels);
+  int moved = 0;
+  for (std::size_t t = 0; t < c.inputs.size(); ++t) moved += (c.inputs[t] - b.inputs[t]).cwiseAbs().maxCoeff() > 0.05f ? 1 : 0;
+  EXPECT_GT(moved, 0);
+  distorted.max_scale = 1.0;
+  EXPECT_THROW(sampler.training_batch(0, 1, distorted, c), mann::ValueError);
+  distorted.max_scale = 0.1;
+  distorted.max_shear = -0.1;
+  EXPECT_THROW(sampler.training_batch(0, 1, distorted, c), mann::ValueError);
 }
 
 }  // namespace

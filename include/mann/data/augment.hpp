@@ -1,6 +1,7 @@
 // mann/data/augment.hpp: image augmentation for Omniglot (Santoro et al. 4.1, supplement 7): an exact
 // rotation by a multiple of 90° (per class and episode), a small random rotation and translation (per
-// sample), then an area-averaging downscale (105 × 105 → 20 × 20, or any other output size).
+// sample; optionally a scale and shear too, not in the papers), then an area-averaging downscale
+// (105 × 105 → 20 × 20, or any other output size).
 // Needs Eigen only.
 #pragma once
 
@@ -27,28 +28,43 @@ constexpr double radians_from_degrees(double degrees) { return degrees * pi / 18
 struct AugmentOptions {
   double max_rotation = pi / 16;  ///< radians; the angle is uniform in [−max, max]
   double max_translation = 10.0;  ///< source pixels; each of the two shifts is uniform in [−max, max]
+  double max_scale = 0.0;         ///< each axis' scale is uniform in [1 − max, 1 + max] (max < 1; 0: none)
+  double max_shear = 0.0;         ///< the shear factor is uniform in [−max, max] (0: none)
   int output_size = 20;           ///< side of the square output (20 in Santoro et al., 28 in Kaiser et al.)
 };
 
 /// The geometric transform of one sample, applied in this order about the image centre ((S−1)/2, (S−1)/2):
-/// a counter-clockwise rotation by quarter_turns × 90° (exact: a permutation of pixels), a
-/// counter-clockwise rotation by `angle` radians, a translation by (shift_x, shift_y) pixels (x to the
-/// right along columns, y down along rows). Counter-clockwise as the image is displayed (row 0 on top).
+/// a counter-clockwise rotation by quarter_turns × 90° (exact: a permutation of pixels), a scale by
+/// (scale_x, scale_y), a shear x += shear · y, a counter-clockwise rotation by `angle` radians, a
+/// translation by (shift_x, shift_y) pixels (x to the right along columns, y down along rows).
+/// Counter-clockwise as the image is displayed (row 0 on top). A point at (x, y) from the centre goes
+/// to A (x, y) + shift with A = R(angle) · [[1, shear], [0, 1]] · diag(scale_x, scale_y),
+/// R(a) = [[cos a, sin a], [−sin a, cos a]].
 struct ImageTransform {
   int quarter_turns = 0;
   double angle = 0.0;
   double shift_x = 0.0;
   double shift_y = 0.0;
+  double scale_x = 1.0;  ///< > 0
+  double scale_y = 1.0;  ///< > 0
+  double shear = 0.0;
+  bool rotation_only() const { return scale_x == 1.0 && scale_y == 1.0 && shear == 0.0; }
 };
 
 /// Draws a per-sample transform: angle, then shift_x, then shift_y, each uniform in its range
-/// (a range of 0 gives exactly 0). `quarter_turns` is passed through.
+/// (a range of 0 gives exactly 0); then, only for ranges > 0 (so that without them the draws are
+/// the same as before they existed), scale_x and scale_y, then shear. `quarter_turns` is passed through.
 inline ImageTransform random_transform(Rng& rng, const AugmentOptions& options, int quarter_turns = 0) {
   ImageTransform t;
   t.quarter_turns = quarter_turns;
   t.angle = options.max_rotation * (2.0 * rng.uniform() - 1.0);
   t.shift_x = options.max_translation * (2.0 * rng.uniform() - 1.0);
   t.shift_y = options.max_translation * (2.0 * rng.uniform() - 1.0);
+  if (options.max_scale > 0) {
+    t.scale_x = 1.0 + options.max_scale * (2.0 * rng.uniform() - 1.0);
+    t.scale_y = 1.0 + options.max_scale * (2.0 * rng.uniform() - 1.0);
+  }
+  if (options.max_shear > 0) t.shear = options.max_shear * (2.0 * rng.uniform() - 1.0);
   return t;
 }
 
@@ -236,7 +252,7 @@ class ImageAugmenter {
     set_ink_box(row_min, row_max, col_min, col_max, turns);
   }
 
-  // out = the loaded image rotated by transform.angle and shifted, sampled bilinearly; sets rows_.
+  // out = the loaded image transformed (angle, scale, shear, shift), sampled bilinearly; sets rows_.
   void sample(const ImageTransform& transform, float* out) {
     const int side = input_size_, stride = side + 2;
     std::fill(out, out + static_cast<std::ptrdiff_t>(side) * side, 0.0f);
@@ -244,14 +260,29 @@ class ImageAugmenter {
     if (ink_box_[1] < 0) return;
     const double centre = 0.5 * (side - 1);
     const double cos_a = std::cos(transform.angle), sin_a = std::sin(transform.angle);
+    // The forward matrix A (see ImageTransform) and its inverse B = diag(1/sx, 1/sy) · [[1, −h], [0, 1]]
+    // · R(−angle). NOTE: a rotation alone keeps the arithmetic it had before scale and shear existed,
+    // so that runs without them reproduce earlier ones bit for bit.
+    const double sx = transform.scale_x, sy = transform.scale_y, h = transform.shear;
+    if (!(sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy) && std::isfinite(h))) {
+      throw ValueError(detail::concat("mann::ImageAugmenter: scale (", sx, ", ", sy, ") and shear ", h,
+                                      " must be finite, the scales > 0"));
+    }
+    const bool rotation_only = transform.rotation_only();
+    const double a00 = cos_a * sx, a01 = (cos_a * h + sin_a) * sy;
+    const double a10 = -sin_a * sx, a11 = (cos_a - sin_a * h) * sy;
+    const double b00 = (cos_a - h * sin_a) / sx, b01 = (-sin_a - h * cos_a) / sx;
+    const double b10 = sin_a / sy, b11 = cos_a / sy;
     // Outside the forward image of the ink's box (grown by the bilinear footprint) every output
     // pixel is exactly 0, so only that region is sampled.
     double row_lo = side, row_hi = -1, col_lo = side, col_hi = -1;
     for (int corner = 0; corner < 4; ++corner) {
       const double y = ((corner & 1) ? ink_box_[1] + 1.0 : ink_box_[0] - 1.0) - centre;
       const double x = ((corner & 2) ? ink_box_[3] + 1.0 : ink_box_[2] - 1.0) - centre;
-      const double ox = centre + x * cos_a + y * sin_a + transform.shift_x;
-      const double oy = centre - x * sin_a + y * cos_a + transform.shift_y;
+      const double ox = rotation_only ? centre + x * cos_a + y * sin_a + transform.shift_x
+                                      : centre + a00 * x + a01 * y + transform.shift_x;
+      const double oy = rotation_only ? centre - x * sin_a + y * cos_a + transform.shift_y
+                                      : centre + a10 * x + a11 * y + transform.shift_y;
       row_lo = std::min(row_lo, oy);
       row_hi = std::max(row_hi, oy);
       col_lo = std::min(col_lo, ox);
@@ -264,13 +295,15 @@ class ImageAugmenter {
     const int c1 = std::min(side - 1, static_cast<int>(std::ceil(col_hi)) + 1);
     rows_ = {r0, r1};
     const float* p = padded_.data();
-    const float step_x = static_cast<float>(cos_a), step_y = static_cast<float>(sin_a);
+    const float step_x = static_cast<float>(rotation_only ? cos_a : b00);
+    const float step_y = static_cast<float>(rotation_only ? sin_a : b10);
     for (int r = r0; r <= r1; ++r) {
-      // Inverse map of (r, c0): undo the translation, rotate by −angle about the centre; then step
-      // along the row by (cos, sin) (exact for a zero angle and integer shifts).
+      // Inverse map of (r, c0): undo the translation, then B about the centre (a rotation alone:
+      // rotate by −angle); then step along the row by B's first column (exact for a zero angle,
+      // no scale or shear and integer shifts).
       const double x = c0 - transform.shift_x - centre, y = r - transform.shift_y - centre;
-      float qx = static_cast<float>(centre + x * cos_a - y * sin_a);
-      float qy = static_cast<float>(centre + x * sin_a + y * cos_a);
+      float qx = static_cast<float>(rotation_only ? centre + x * cos_a - y * sin_a : centre + b00 * x + b01 * y);
+      float qy = static_cast<float>(rotation_only ? centre + x * sin_a + y * cos_a : centre + b10 * x + b11 * y);
       float* target = out + static_cast<std::ptrdiff_t>(r) * side;
       for (int c = c0; c <= c1; ++c, qx += step_x, qy += step_y) {
         // floor(q) for q > −2 by truncation; anything at or below −2 fails the range test anyway.

@@ -199,11 +199,17 @@ struct FewShotTrainingOptions {
   bool offset_labels = false;
   /// Per-sample distortion (none by default; not in Kaiser et al.'s code): each drawing is rendered
   /// afresh (FewShotImages::distorted) with a rotation uniform in ±max_rotation radians and two shifts
-  /// uniform in ±max_translation pixels of the 105 × 105 original. The draws come from a stream of
-  /// their own, so the episodes (classes, drawings, order, labels) are those of the undistorted run.
+  /// uniform in ±max_translation pixels of the 105 × 105 original, and optionally each axis scaled by
+  /// a factor uniform in 1 ± max_scale and sheared by a factor uniform in ±max_shear (ImageTransform;
+  /// not in either paper). The draws come from a stream of their own, so the episodes (classes,
+  /// drawings, order, labels) are those of the undistorted run.
   double max_rotation = 0.0;
   double max_translation = 0.0;
-  bool distorted() const { return max_rotation != 0.0 || max_translation != 0.0; }
+  double max_scale = 0.0;  ///< in [0, 1)
+  double max_shear = 0.0;
+  bool distorted() const {
+    return max_rotation != 0.0 || max_translation != 0.0 || max_scale != 0.0 || max_shear != 0.0;
+  }
 };
 
 /// A batch of training episodes laid out step by step: inputs[t] is pixels × B (column b is step t of
@@ -303,7 +309,7 @@ class FewShotSampler {
 
   /// Fills `out` with training episodes first_episode … first_episode + batch_size − 1 (column b is
   /// episode first_episode + b). \throws ValueError unless 1 <= ways <= classes, length >= 1,
-  /// ceil(length / ways) <= 20, batch_size >= 1 and the distortion ranges are finite and >= 0.
+  /// ceil(length / ways) <= 20, batch_size >= 1, the distortion ranges are finite and >= 0 and max_scale < 1.
   void training_batch(std::uint64_t first_episode, Index batch_size, const FewShotTrainingOptions& options,
                       FewShotTrainingBatch<Scalar>& out) const {
     const char* where = "mann::FewShotSampler::training_batch";
@@ -318,10 +324,16 @@ class FewShotSampler {
                 options.max_rotation, "finite and >= 0");
     check_value(std::isfinite(options.max_translation) && options.max_translation >= 0, where,
                 "options.max_translation", options.max_translation, "finite and >= 0");
+    check_value(options.max_scale >= 0 && options.max_scale < 1, where, "options.max_scale", options.max_scale,
+                "in [0, 1) (a scale factor stays > 0)");
+    check_value(std::isfinite(options.max_shear) && options.max_shear >= 0, where, "options.max_shear",
+                options.max_shear, "finite and >= 0");
     const int n = options.ways, T = options.length;
     AugmentOptions distortion;
     distortion.max_rotation = options.max_rotation;
     distortion.max_translation = options.max_translation;
+    distortion.max_scale = options.max_scale;
+    distortion.max_shear = options.max_shear;
     if (options.distorted() && (!out.augmenter || out.augmenter->output_size() != images_->image_size())) {
       out.augmenter.emplace(OmniglotImages::image_size, images_->image_size());
     }
