@@ -111,7 +111,7 @@ TEST_P(Pretrained, RealTrainingEpisodes) {
   const mann::FewShotSampler<double> sampler(store, 3);
   const mann::CheckpointMetadata metadata = mann::read_checkpoint_metadata(path);
   mann::FewShotTrainingOptions episode;
-  episode.ways = metadata.count("train_ways") ? static_cast<int>(mann::metadata_int(metadata, "train_ways", 1, 100)) : 5;
+  episode.ways = metadata.count("train_ways") ? static_cast<int>(mann::metadata_int(metadata, "train_ways", 1, 80)) : 5;
   episode.length = 6 * episode.ways;
   episode.offset_labels = true;
   mann::FewShotTrainingBatch<double> batch;
