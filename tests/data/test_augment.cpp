@@ -43,6 +43,17 @@ double sum(const Image& image) {
   return s;
 }
 
+// A disc of radius 20 about row 52, column 50.
+Image disc_image() {
+  Image disc(kSide * kSide, 0.0f);
+  for (int r = 0; r < kSide; ++r) {
+    for (int c = 0; c < kSide; ++c) {
+      if ((r - 52) * (r - 52) + (c - 50) * (c - 50) <= 400) disc[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
+    }
+  }
+  return disc;
+}
+
 std::vector<std::uint8_t> pack(const Image& image) {
   std::vector<std::uint8_t> bits((image.size() + 7) / 8, 0);
   for (std::size_t i = 0; i < image.size(); ++i) {
@@ -176,10 +187,10 @@ TEST(ImageAugmenter, QuarterTurnsAreExactAndCounterClockwise) {
 
 TEST(ImageAugmenter, SmallRotationKeepsInkMassAndTurnsCounterClockwise) {
   // A disc of radius 20 and a set of strokes keep their ink within a few percent.
-  Image disc(kSide * kSide, 0.0f), strokes(kSide * kSide, 0.0f);
+  const Image disc = disc_image();
+  Image strokes(kSide * kSide, 0.0f);
   for (int r = 0; r < kSide; ++r) {
     for (int c = 0; c < kSide; ++c) {
-      if ((r - 52) * (r - 52) + (c - 50) * (c - 50) <= 400) disc[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
       if ((r > 30 && r < 36 && c > 20 && c < 80) || (c > 60 && c < 64 && r > 20 && r < 90)) {
         strokes[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
       }
@@ -324,12 +335,7 @@ TEST(ImageAugmenter, ScaleAndShearMoveInkAsTheMatrixSays) {
   EXPECT_NEAR(col, 52 + x * cos_a + y * sin_a + 2, 0.25);
   EXPECT_NEAR(row, 52 - x * sin_a + y * cos_a - 3, 0.25);
   // Ink mass scales with the area, det A = scale_x · scale_y (shear and rotation keep it).
-  Image disc(kSide * kSide, 0.0f);
-  for (int r = 0; r < kSide; ++r) {
-    for (int c = 0; c < kSide; ++c) {
-      if ((r - 52) * (r - 52) + (c - 50) * (c - 50) <= 400) disc[static_cast<std::size_t>(r) * kSide + c] = 1.0f;
-    }
-  }
+  const Image disc = disc_image();
   augmenter.warp(disc.data(), t, warped.data());
   EXPECT_NEAR(sum(warped) / sum(disc), 1.5 * 0.8, 0.03);
   // A scale a hair from 1 takes the general path; it matches the rotation-only arithmetic.
